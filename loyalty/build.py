@@ -1,0 +1,116 @@
+"""Run dbt in this process against the local Spark session (or any target of the profile).
+
+dbt runs in-process through ``dbtRunner`` so one JVM serves the lake registration, every SQL
+model, the tests and the Python export. Each ``LOYALTY_HOME`` gets its own dbt profile copy,
+``target/`` and ``logs/`` folders, so two homes never share a manifest or a metastore.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.config import PROJECT_DIR
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPORT_PATH = "exports/loyalty_tiers.parquet"
+_FORWARDED_PREFIXES = ("LOYALTY_", "DBT_", "SPARK_", "PYSPARK_", "DATABRICKS_")
+
+
+class BuildError(RuntimeError):
+    """``dbt build`` failed; the message lists the failed nodes."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Outcome of one dbt invocation.
+
+    Attributes:
+        nodes: Count of executed nodes by status (``success``, ``pass``, ``warn``, ...).
+        warnings: ``name: message`` for each warning (e.g. unattributable rows).
+    """
+
+    nodes: dict[str, int]
+    warnings: list[str]
+
+
+def export_path(env: Mapping[str, str]) -> Path:
+    """Resolve ``LOYALTY_EXPORT_PATH`` (relative paths are relative to the project)."""
+    raw = env.get("LOYALTY_EXPORT_PATH", "").strip() or DEFAULT_EXPORT_PATH
+    path = Path(raw).expanduser()
+    # abspath, not resolve(): the export path is a symbolic link that must not be followed.
+    return Path(os.path.abspath(path if path.is_absolute() else PROJECT_DIR / path))
+
+
+def prepare_environment(env: Mapping[str, str], home: Path) -> dict[str, str]:
+    """Set the variables dbt and Spark read, in ``os.environ``; return what was set.
+
+    Settings from ``.env`` (``LOYALTY_*``, ``DBT_*``, ``SPARK_*``) reach dbt, but never the
+    ``DB_*`` credentials: dbt does not need them.
+    """
+    dbt_dir = home / "dbt"
+    dbt_dir.mkdir(parents=True, exist_ok=True)
+    wanted: dict[str, str] = {
+        k: v for k, v in env.items() if k.startswith(_FORWARDED_PREFIXES) and k not in os.environ
+    }
+    wanted.update(
+        {
+            "LOYALTY_HOME": str(home),
+            "LOYALTY_EXPORT_PATH": str(export_path(env)),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            "DBT_TARGET_PATH": str(dbt_dir / "target"),
+            "DBT_LOG_PATH": str(dbt_dir / "logs"),
+            "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
+            "SPARK_CONF_DIR": env.get("SPARK_CONF_DIR", str(PROJECT_DIR / "conf")),
+        }
+    )
+    if not env.get("DBT_PROFILES_DIR"):
+        # Always the example profile as committed: a run never uses a stale private copy.
+        shutil.copyfile(PROJECT_DIR / "profiles.example.yml", dbt_dir / "profiles.yml")
+        wanted["DBT_PROFILES_DIR"] = str(dbt_dir)
+    os.environ.update(wanted)
+    return wanted
+
+
+def run_dbt(args: Sequence[str]) -> BuildResult:
+    """Invoke dbt (e.g. ``["build"]``) in-process from the project directory.
+
+    Raises:
+        BuildError: dbt reported failure; the message names each failed node and why.
+    """
+    from dbt.cli.main import dbtRunner
+
+    cwd = Path.cwd()
+    os.chdir(PROJECT_DIR)
+    try:
+        outcome = dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR)])
+    finally:
+        os.chdir(cwd)
+    nodes: dict[str, int] = {}
+    warnings: list[str] = []
+    failures: list[str] = []
+    for result in getattr(outcome.result, "results", None) or []:
+        status = str(getattr(result.status, "value", result.status))
+        nodes[status] = nodes.get(status, 0) + 1
+        name = getattr(result.node, "name", "?")
+        message = " ".join(str(result.message or "").split())
+        if status == "warn":
+            warnings.append(f"{name}: {message}")
+        elif status in {"error", "fail", "runtime error"}:
+            failures.append(f"{name} ({status}): {message}")
+    if not outcome.success:
+        detail = "; ".join(failures) if failures else _exception_text(outcome.exception)
+        raise BuildError(f"dbt {' '.join(args)} failed: {detail}")
+    return BuildResult(nodes, warnings)
+
+
+def _exception_text(exc: BaseException | None) -> str:
+    if exc is None:
+        return "see the dbt log above"
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,93 @@
+"""The ``loyalty`` command: ``run``, ``demo``, ``ingest``, ``build``.
+
+``loyalty run`` is the main job: ingest new MySQL rows into the lake with dlt, then ``dbt build``
+(seeds, models, tests, the Python export) on local Spark in this same process, then a summary.
+Configuration comes from the environment and ``.env`` (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ingest.config import ConfigError, SourceConfig, load_env, loyalty_home
+from ingest.pipeline import IngestError, IngestResult, run_ingest
+from loyalty.build import BuildError, BuildResult, export_path, prepare_environment, run_dbt
+from loyalty.demo import DEMO_DATABASE, SAMPLE_AS_OF_DATE, load_sample
+from loyalty.lock import HomeLockedError, home_lock
+from loyalty.summary import read_summary
+
+log = logging.getLogger("loyalty")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="ingest, dbt build (with tests and export), summary")
+    run.add_argument("--full-refresh", action="store_true", help="reload every row from MySQL")
+    run.add_argument("--skip-ingest", action="store_true", help="rebuild from the lake as it is")
+    demo = commands.add_parser("demo", help="load the bundled sample into a demo database, then run")
+    demo.add_argument("--no-run", action="store_true", help="only (re)create the demo database")
+    ingest = commands.add_parser("ingest", help="only load new MySQL rows into the lake")
+    ingest.add_argument("--full-refresh", action="store_true", help="reload every row from MySQL")
+    build = commands.add_parser("build", help="only run dbt (any dbt arguments after --)")
+    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="default: build")
+    return parser
+
+
+def _ingest(env: Mapping[str, str], home: Path, default_db: str, full_refresh: bool) -> IngestResult:
+    config = SourceConfig.from_env(env, default_database=default_db)
+    return run_ingest(config, home, full_refresh=full_refresh, env=env)
+
+
+def _build_and_summarise(
+    env: Mapping[str, str], home: Path, ingest: IngestResult | None, dbt_args: Sequence[str]
+) -> None:
+    prepare_environment(env, home)
+    result: BuildResult = run_dbt(dbt_args)
+    schema = os.environ.get("LOYALTY_SCHEMA", "loyalty")
+    summary = read_summary(export_path(os.environ), home / "spark" / "warehouse" / f"{schema}.db")
+    summary.ingest = ingest
+    summary.warnings = result.warnings
+    sys.stdout.write(summary.render() + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code (0 ok, 1 failed, 2 bad config)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    env = load_env()
+    try:
+        home = loyalty_home(env)
+        with home_lock(home):
+            if args.command == "ingest":
+                _ingest(env, home, "loyalty", args.full_refresh)
+            elif args.command == "build":
+                prepare_environment(env, home)
+                run_dbt(args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args or ["build"])
+            elif args.command == "demo":
+                demo_env = {**env, "DB_NAME": env.get("DB_NAME") or DEMO_DATABASE}
+                demo_env.setdefault("LOYALTY_AS_OF_DATE", SAMPLE_AS_OF_DATE)
+                load_sample(SourceConfig.from_env(demo_env, default_database=DEMO_DATABASE))
+                if not args.no_run:
+                    ingested = _ingest(demo_env, home, DEMO_DATABASE, full_refresh=True)
+                    _build_and_summarise(demo_env, home, ingested, ["build"])
+            else:
+                ingested = None if args.skip_ingest else _ingest(env, home, "loyalty", args.full_refresh)
+                _build_and_summarise(env, home, ingested, ["build"])
+    except ConfigError as exc:
+        log.error("configuration: %s", exc)
+        return 2
+    except (IngestError, BuildError, HomeLockedError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
