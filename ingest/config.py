@@ -32,13 +32,17 @@ def load_env(env: Mapping[str, str] | None = None, dotenv_path: Path | None = No
 
     Args:
         env: The environment to use; ``os.environ`` when omitted.
-        dotenv_path: The ``.env`` file; ``.env`` in the current directory when omitted.
+        dotenv_path: The ``.env`` file; when omitted, ``LOYALTY_ENV_FILE`` if set, else ``.env``
+            in the current directory.
 
     Returns:
         A new dict: file values overridden by environment values.
     """
     base = dict(os.environ if env is None else env)
-    path = dotenv_path if dotenv_path is not None else Path.cwd() / ".env"
+    if dotenv_path is not None:
+        path = dotenv_path
+    else:
+        path = Path(base.get("LOYALTY_ENV_FILE", "").strip() or Path.cwd() / ".env")
     merged = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
     merged.update(base)
     return merged
