@@ -9,7 +9,7 @@ runs, and makes it the default when the profile uses ``method: session``. Other 
 methods (dbt-databricks, Databricks clusters) are untouched.
 """
 
-from dbt_session_python.plugin import SessionPythonModelsPlugin, SessionPythonJobHelper
+from dbt_session_python.plugin import SessionPythonJobHelper, SessionPythonModelsPlugin
 
 plugins = [SessionPythonModelsPlugin]
 

@@ -52,8 +52,9 @@ def register() -> bool:
         return False
     if getattr(SparkAdapter, _PATCHED_FLAG, False):
         return True
-    helpers_property = SparkAdapter.python_submission_helpers
-    default_property = SparkAdapter.default_python_submission_method
+    # The property objects themselves (not their values), to wrap them.
+    helpers_property: Any = SparkAdapter.__dict__["python_submission_helpers"]
+    default_property: Any = SparkAdapter.__dict__["default_python_submission_method"]
 
     def python_submission_helpers(self: Any) -> dict[str, Any]:
         helpers = dict(helpers_property.fget(self))
@@ -66,14 +67,16 @@ def register() -> bool:
             return SUBMISSION_METHOD
         return str(default_property.fget(self))
 
-    SparkAdapter.python_submission_helpers = property(python_submission_helpers)  # type: ignore[method-assign,assignment]
-    SparkAdapter.default_python_submission_method = property(default_python_submission_method)  # type: ignore[method-assign,assignment]
+    setattr(SparkAdapter, "python_submission_helpers", property(python_submission_helpers))  # noqa: B010
+    setattr(  # noqa: B010 - replacing a property on the class, mypy rejects plain assignment
+        SparkAdapter, "default_python_submission_method", property(default_python_submission_method)
+    )
     setattr(SparkAdapter, _PATCHED_FLAG, True)
     log.debug("dbt_session_python: registered the %r submission method", SUBMISSION_METHOD)
     return True
 
 
-class SessionPythonModelsPlugin(dbtPlugin):  # type: ignore[misc]
+class SessionPythonModelsPlugin(dbtPlugin):
     """dbt plugin whose only job is :func:`register` at project load."""
 
     def initialize(self) -> None:

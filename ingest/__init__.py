@@ -1,4 +1,4 @@
-"""dlt ingest: the MySQL ``transactions`` table into the warehouse (a local Parquet lake by default).
+"""dlt ingest: MySQL ``transactions`` into the warehouse (a local Parquet lake by default).
 
 Nothing runs at import. Entry points: :func:`ingest.pipeline.run_ingest` and ``python -m ingest``.
 """

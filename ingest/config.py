@@ -23,7 +23,9 @@ class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
-def load_env(env: Mapping[str, str] | None = None, dotenv_path: Path | None = None) -> dict[str, str]:
+def load_env(
+    env: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+) -> dict[str, str]:
     """Merge a ``.env`` file under the process environment.
 
     The environment wins over the file, as in the replaced system, so CI and Databricks jobs can
@@ -43,7 +45,9 @@ def load_env(env: Mapping[str, str] | None = None, dotenv_path: Path | None = No
         path = dotenv_path
     else:
         path = Path(base.get("LOYALTY_ENV_FILE", "").strip() or Path.cwd() / ".env")
-    merged = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    merged = (
+        {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    )
     merged.update(base)
     return merged
 
@@ -102,7 +106,9 @@ class SourceConfig:
         """
         database = env.get("DB_NAME", "").strip() or default_database
         if not database.replace("_", "").replace("$", "").isalnum():
-            raise ConfigError(f"DB_NAME must be a plain identifier (letters, digits, _), got {database!r}")
+            raise ConfigError(
+                f"DB_NAME must be a plain identifier (letters, digits, _), got {database!r}"
+            )
         port = _int_setting(env, "DB_PORT", 3306)
         if port > 65535:
             raise ConfigError(f"DB_PORT must be at most 65535, got {port}")

@@ -98,8 +98,12 @@ def _describe_failure(exc: BaseException, config: SourceConfig) -> str:
 def _check_source_identity(home: Path, config: SourceConfig, full_refresh: bool) -> Path:
     """Refuse to mix two MySQL databases into one lake without a full refresh."""
     marker = home / "lake" / "source.json"
-    identity = {"host": config.host, "port": config.port, "database": config.database,
-                "table": config.table}
+    identity = {
+        "host": config.host,
+        "port": config.port,
+        "database": config.database,
+        "table": config.table,
+    }
     if marker.is_file() and not full_refresh:
         recorded = json.loads(marker.read_text())
         if recorded != identity:
@@ -182,8 +186,16 @@ def run_ingest(
         ) from None
     rows = _rows_loaded(info, pipeline)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"host": config.host, "port": config.port,
-                                  "database": config.database, "table": config.table}))
+    marker.write_text(
+        json.dumps(
+            {
+                "host": config.host,
+                "port": config.port,
+                "database": config.database,
+                "table": config.table,
+            }
+        )
+    )
     load_id = info.loads_ids[-1] if info is not None and info.loads_ids else None
     seconds = time.monotonic() - started
     log.info("ingest: %d rows loaded into %s in %.1f s", rows, lake_dir(home), seconds)

@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="ingest, dbt build (with tests and export), summary")
     run.add_argument("--full-refresh", action="store_true", help="reload every row from MySQL")
     run.add_argument("--skip-ingest", action="store_true", help="rebuild from the lake as it is")
-    demo = commands.add_parser("demo", help="load the bundled sample into a demo database, then run")
+    demo = commands.add_parser(
+        "demo", help="load the bundled sample into a demo database, then run"
+    )
     demo.add_argument("--no-run", action="store_true", help="only (re)create the demo database")
     ingest = commands.add_parser("ingest", help="only load new MySQL rows into the lake")
     ingest.add_argument("--full-refresh", action="store_true", help="reload every row from MySQL")
@@ -40,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ingest(env: Mapping[str, str], home: Path, default_db: str, full_refresh: bool) -> IngestResult:
+def _ingest(
+    env: Mapping[str, str], home: Path, default_db: str, full_refresh: bool
+) -> IngestResult:
     config = SourceConfig.from_env(env, default_database=default_db)
     return run_ingest(config, home, full_refresh=full_refresh, env=env)
 
@@ -73,16 +77,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _ingest(env, home, "loyalty", args.full_refresh)
             elif args.command == "build":
                 prepare_environment(env, home)
-                run_dbt(args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args or ["build"])
+                run_dbt(
+                    args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args or ["build"]
+                )
             elif args.command == "demo":
                 demo_env = {**env, "DB_NAME": env.get("DB_NAME") or DEMO_DATABASE}
                 demo_env.setdefault("LOYALTY_AS_OF_DATE", SAMPLE_AS_OF_DATE)
                 load_sample(SourceConfig.from_env(demo_env, default_database=DEMO_DATABASE))
                 if not args.no_run:
-                    ingested = _ingest(demo_env, home, DEMO_DATABASE, full_refresh=True)
-                    _build_and_summarise(demo_env, home, ingested, ["build"])
+                    demo_ingest = _ingest(demo_env, home, DEMO_DATABASE, full_refresh=True)
+                    _build_and_summarise(demo_env, home, demo_ingest, ["build"])
             else:
-                ingested = None if args.skip_ingest else _ingest(env, home, "loyalty", args.full_refresh)
+                ingested: IngestResult | None = (
+                    None if args.skip_ingest else _ingest(env, home, "loyalty", args.full_refresh)
+                )
                 _build_and_summarise(env, home, ingested, ["build"])
     except ConfigError as exc:
         log.error("configuration: %s", exc)

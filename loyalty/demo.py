@@ -56,8 +56,8 @@ def load_sample(config: SourceConfig, sample: Path = SAMPLE_SQL) -> int:
         cursor.execute(sample.read_text(encoding="utf-8"))
         connection.commit()
         cursor.execute("select count(*) from transactions")
-        row = cursor.fetchone()
-        rows = int(row[0]) if row else 0  # type: ignore[arg-type]
+        (count,) = cursor.fetchone() or (0,)
+        rows = int(str(count))
     finally:
         connection.close()
     log.info("demo: loaded %d sample rows into %s", rows, config.describe())

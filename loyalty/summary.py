@@ -47,9 +47,8 @@ class RunSummary:
         lines = [f"Loyalty tiers as of {self.as_of_date or 'n/a'}"]
         if self.ingest is not None:
             mode = "full refresh" if self.ingest.full_refresh else "incremental"
-            lines.append(
-                f"  rows ingested: {self.ingest.rows_loaded:,} ({mode}, {self.ingest.seconds:.1f} s)"
-            )
+            took = f"{self.ingest.seconds:.1f} s"
+            lines.append(f"  rows ingested: {self.ingest.rows_loaded:,} ({mode}, {took})")
         lines.append(f"  {'tier':<16}{'customers':>10}{'share':>8}{'total spent':>20}")
         total = self.customers or 1
         for line in self.tiers:
@@ -69,7 +68,9 @@ class RunSummary:
 
 def read_summary(export: Path, warehouse_schema_dir: Path | None = None) -> RunSummary:
     """Summarise the published export (and the exclusions table, when its files are found)."""
-    table = pq.read_table(export, columns=["loyalty_tier", "tier_rank", "total_spent", "as_of_date"])
+    table = pq.read_table(
+        export, columns=["loyalty_tier", "tier_rank", "total_spent", "as_of_date"]
+    )
     counts: Counter[tuple[str, int]] = Counter()
     spend: dict[tuple[str, int], Decimal] = {}
     as_of: str | None = None

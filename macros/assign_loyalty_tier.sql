@@ -8,12 +8,13 @@
     The seed is joined in SQL via ref(), so lineage shows seed -> tiers and no threshold value is
     ever pasted into SQL text.
 -#}
-{% macro assign_loyalty_tier(customers, customer_key='customer_id', total_spent='total_spent', transaction_count='transaction_count') %}
-    {{ return(adapter.dispatch('assign_loyalty_tier', 'loyalty_tiers')(customers, customer_key, total_spent, transaction_count)) }}
-{% endmacro %}
-
-
-{% macro default__assign_loyalty_tier(customers, customer_key, total_spent, transaction_count) %}
+{#- Not dispatched: the same SQL means the same on Spark and Databricks (ANSI or not). -#}
+{% macro assign_loyalty_tier(
+    customers,
+    customer_key='customer_id',
+    total_spent='total_spent',
+    transaction_count='transaction_count'
+) %}
     select
         ranked.{{ customer_key }},
         ranked.tier_name as loyalty_tier,

@@ -15,7 +15,8 @@ transactions as (
 reasons as (
 
     select reason
-    from values
+    from
+        values
         ('missing_customer_id'),
         ('missing_transaction_date'),
         ('after_as_of_date'),

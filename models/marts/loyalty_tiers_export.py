@@ -33,7 +33,7 @@ def _write_version(frame, target, expected_rows):
     """Write the dataset into a new version folder and verify it; remove it on any failure."""
     versions = _versions_dir(target)
     os.makedirs(versions, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     version = os.path.join(versions, f"{stamp}-{uuid.uuid4().hex[:8]}")
     try:
         frame.coalesce(1).write.mode("errorifexists").parquet("file://" + version)

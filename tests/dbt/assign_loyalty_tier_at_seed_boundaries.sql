@@ -7,12 +7,14 @@ with
 thresholds as (
 
     select
-        tier_name,
-        tier_rank,
-        min_total_spent,
-        min_transaction_count
-    from {{ ref('tier_thresholds') }}
-    where tier_rank > (select min(tier_rank) from {{ ref('tier_thresholds') }})
+        tiers.tier_name,
+        tiers.tier_rank,
+        tiers.min_total_spent,
+        tiers.min_transaction_count
+    from {{ ref('tier_thresholds') }} as tiers
+    where tiers.tier_rank > (
+        select min(all_tiers.tier_rank) from {{ ref('tier_thresholds') }} as all_tiers
+    )
 
 ),
 
@@ -27,19 +29,19 @@ probes as (
     from thresholds
     union all
     select
-        concat(tier_name, ' one cent below'),
-        min_total_spent - 0.01,
-        cast(min_transaction_count as bigint),
-        tier_rank,
-        '<'
+        concat(tier_name, ' one cent below') as customer_id,
+        min_total_spent - 0.01 as total_spent,
+        cast(min_transaction_count as bigint) as transaction_count,
+        tier_rank as expected_rank,
+        '<' as expectation
     from thresholds
     union all
     select
-        concat(tier_name, ' one transaction below'),
-        min_total_spent,
-        cast(min_transaction_count - 1 as bigint),
-        tier_rank,
-        '<'
+        concat(tier_name, ' one transaction below') as customer_id,
+        min_total_spent as total_spent,
+        cast(min_transaction_count - 1 as bigint) as transaction_count,
+        tier_rank as expected_rank,
+        '<' as expectation
     from thresholds
     where min_transaction_count > 0
 

@@ -103,7 +103,7 @@ class SourceDatabase:
                 "select transaction_id, customer_id, transaction_date, amount"
                 " from transactions order by transaction_id"
             )
-            return [tuple(r) for r in cursor.fetchall()]  # type: ignore[misc]
+            return [tuple(r) for r in cursor.fetchall()]
         finally:
             conn.close()
 
@@ -150,7 +150,9 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: Sequence[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m loyalty ARGS`` in a fresh process (own JVM, own Spark session)."""
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("DB_", "LOYALTY_", "DBT_"))

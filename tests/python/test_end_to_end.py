@@ -52,6 +52,7 @@ class Pipeline:
     export: Path
 
     def env(self) -> dict[str, str]:
+        """Variables for the CLI: the database, the home, the export, the sample as-of date."""
         return {
             **self.database.env(),
             "LOYALTY_HOME": str(self.home),
@@ -60,11 +61,13 @@ class Pipeline:
         }
 
     def run(self, *args: str) -> str:
+        """``loyalty run ARGS``; fails the test with dbt's output unless it succeeds."""
         done = run_cli(["run", *args], self.env())
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         return done.stdout
 
     def export_rows(self) -> dict[int, dict[str, object]]:
+        """The export by customer, after checking its exact schema."""
         table = pq.read_table(self.export)
         assert table.schema.remove_metadata() == EXPORT_SCHEMA
         return {row["customer_id"]: row for row in table.to_pylist()}
@@ -89,8 +92,12 @@ def assert_matches_reference(pipeline: Pipeline) -> None:
         (cid, row, expected[cid])
         for cid, row in exported.items()
         if (row["total_spent"], row["transaction_count"], row["loyalty_tier"], row["tier_rank"])
-        != (expected[cid].total_spent, expected[cid].transaction_count, expected[cid].tier,
-            expected[cid].rank)
+        != (
+            expected[cid].total_spent,
+            expected[cid].transaction_count,
+            expected[cid].tier,
+            expected[cid].rank,
+        )
     ]
     assert not mismatches, mismatches[:5]
     assert {row["as_of_date"] for row in exported.values()} == {AS_OF}
@@ -136,11 +143,13 @@ def test_incremental_run_with_edge_rows_matches_reference_and_keeps_previous_ver
     assert_matches_reference(pipeline)
     rows = pipeline.export_rows()
     assert 99001 not in rows
-    assert rows[99002]["loyalty_tier"] == "Bronze" and rows[99002]["total_spent"] == D("0.00")
+    assert rows[99002]["loyalty_tier"] == "Bronze"
+    assert rows[99002]["total_spent"] == D("0.00")
     assert rows[99003]["total_spent"] == D("299999999.97")
     assert rows[99003]["transaction_count"] == 3
     versions = sorted(p.name for p in first_version.parent.iterdir())
-    assert first_version.name in versions and len(versions) == 2
+    assert first_version.name in versions
+    assert len(versions) == 2
     assert pipeline.export.resolve() != first_version
 
 
@@ -159,9 +168,7 @@ def test_catalog_columns_match_the_documented_columns(pipeline: Pipeline) -> Non
         documented = {name.lower() for name in manifest["nodes"][unique_id]["columns"]}
         assert real == documented, (unique_id, real ^ documented)
         checked += 1
-    assert checked == len(
-        [n for n in manifest["nodes"] if n.startswith(("model.", "seed."))]
-    )
+    assert checked == len([n for n in manifest["nodes"] if n.startswith(("model.", "seed."))])
     for unique_id, node in manifest["nodes"].items():
         if unique_id.startswith(("model.", "seed.")):
             assert node["description"].strip(), f"{unique_id} has no description"

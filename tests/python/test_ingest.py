@@ -43,7 +43,7 @@ def lake_table(home: Path) -> pa.Table:
 def lake_rows(home: Path) -> list[Row]:
     table = lake_table(home).sort_by("transaction_id")
     cols = ["transaction_id", "customer_id", "transaction_date", "amount"]
-    return [tuple(r[c] for c in cols) for r in table.to_pylist()]  # type: ignore[misc]
+    return [tuple(r[c] for c in cols) for r in table.to_pylist()]
 
 
 def test_ingest_loads_exactly_the_source_rows_with_exact_decimals(
@@ -66,9 +66,7 @@ def test_completed_load_is_recorded_in_the_ledger(database: SourceDatabase, home
     database.insert(EDGE_ROWS[:2])
     result = run_ingest(database.config, home)
     ledger = pa.concat_tables(
-        pa.Table.from_pylist(
-            [json.loads(line) for line in f.read_text().splitlines() if line]
-        )
+        pa.Table.from_pylist([json.loads(line) for line in f.read_text().splitlines() if line])
         for f in (lake_dir(home) / "_dlt_loads").iterdir()
     )
     assert result.load_id in ledger.column("load_id").to_pylist()
@@ -118,7 +116,9 @@ def test_changed_column_type_fails_before_anything_is_written(
     assert sorted(p.name for p in (lake_dir(home) / "transactions").iterdir()) == before
 
 
-def test_lake_refuses_a_second_source_without_full_refresh(database: SourceDatabase, home: Path) -> None:
+def test_lake_refuses_a_second_source_without_full_refresh(
+    database: SourceDatabase, home: Path
+) -> None:
     database.insert(EDGE_ROWS[:2])
     run_ingest(database.config, home)
     other = create_database()
@@ -137,8 +137,11 @@ def test_wrong_password_names_the_source_and_never_the_password(
 ) -> None:
     secret = "s3cret-Pa55-" + database.name
     config = SourceConfig(
-        host=database.config.host, port=database.config.port, database=database.name,
-        user="loyalty_nobody", password=secret,
+        host=database.config.host,
+        port=database.config.port,
+        database=database.name,
+        user="loyalty_nobody",
+        password=secret,
     )
     with pytest.raises(IngestError) as raised:
         run_ingest(config, home)
@@ -187,8 +190,13 @@ def silent_server() -> Iterator[int]:
 
 def test_silent_server_times_out_instead_of_hanging(silent_server: int, home: Path) -> None:
     config = SourceConfig(
-        host="127.0.0.1", port=silent_server, database="loyalty", user="root", password="",
-        connect_timeout_s=2, read_timeout_s=2,
+        host="127.0.0.1",
+        port=silent_server,
+        database="loyalty",
+        user="root",
+        password="",
+        connect_timeout_s=2,
+        read_timeout_s=2,
     )
     started = time.monotonic()
     with pytest.raises(IngestError, match=f"127.0.0.1:{silent_server}/loyalty"):

@@ -51,20 +51,29 @@ def read_thresholds(path: Path) -> list[Threshold]:
     """Parse the seed CSV."""
     with path.open(newline="") as handle:
         return [
-            Threshold(r["tier_name"], int(r["tier_rank"]), Decimal(r["min_total_spent"]),
-                      int(r["min_transaction_count"]))
+            Threshold(
+                r["tier_name"],
+                int(r["tier_rank"]),
+                Decimal(r["min_total_spent"]),
+                int(r["min_transaction_count"]),
+            )
             for r in csv.DictReader(handle)
         ]
 
 
 def expected_tiers(
-    rows: list[Row], thresholds: list[Threshold], as_of: dt.date, months: int = 12,
+    rows: list[Row],
+    thresholds: list[Threshold],
+    as_of: dt.date,
+    months: int = 12,
     policy: str = "impute_same_day_avg",
 ) -> dict[int, Expected]:
     """Tiers per customer under the documented rules."""
     start = months_before(as_of, months)
     known = {cid for _, cid, day, _ in rows if cid is not None and day is not None and day <= as_of}
-    qualifying = [r for r in rows if r[1] is not None and r[2] is not None and start <= r[2] <= as_of]
+    qualifying = [
+        r for r in rows if r[1] is not None and r[2] is not None and start <= r[2] <= as_of
+    ]
     if policy == "exclude":
         qualifying = [r for r in qualifying if r[3] is not None]
     same_day: dict[tuple[int, dt.date], list[Decimal]] = defaultdict(list)
