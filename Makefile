@@ -55,7 +55,7 @@ test-fast: $(STAMP) ## pytest without the slow end-to-end runs
 
 docs: $(STAMP) ## generate and serve the dbt docs site (lineage) on :8080
 	$(BIN)/loyalty build docs generate
-	cd $(LOYALTY_HOME)/dbt/target && ../../../$(BIN)/python -m http.server 8080
+	$(BIN)/python -m http.server 8080 --bind 127.0.0.1 --directory $(LOYALTY_HOME)/dbt/target
 
 clean: ## remove local state (.loyalty/), exports and dbt artifacts (not the venv)
 	rm -rf .loyalty exports target logs
