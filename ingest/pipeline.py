@@ -162,29 +162,41 @@ def run_ingest(
         os.environ.setdefault(key, value)
     try:
         chunk_size = _int_setting(settings, "LOYALTY_INGEST_CHUNK_SIZE", 100_000)
+        attempts = _int_setting(settings, "LOYALTY_INGEST_ATTEMPTS", 3)
+        backoff_s = float(_int_setting(settings, "LOYALTY_INGEST_BACKOFF_MS", 1000, 0)) / 1000
     except ConfigError as exc:
         raise IngestError(str(exc)) from None
     home.mkdir(parents=True, exist_ok=True)
     marker = _check_source_identity(home, config, full_refresh)
     started = time.monotonic()
     log.info("ingest: reading %s (full_refresh=%s)", config.describe(), full_refresh)
-    try:
-        resource = transactions_resource(config, chunk_size=chunk_size)
-        pipeline = build_pipeline(home)
-        run_kwargs: dict[str, Any] = {"loader_file_format": "parquet"}
-        if full_refresh:
-            run_kwargs["refresh"] = "drop_sources"
-        info = pipeline.run(resource, **run_kwargs)
-    except SourceSchemaError as exc:
-        raise IngestError(f"cannot ingest {config.describe()}: {exc}") from None
-    except Exception as exc:
-        schema_error = _find(exc, SourceSchemaError)
-        if schema_error is not None:
-            raise IngestError(f"cannot ingest {config.describe()}: {schema_error}") from None
-        raise IngestError(
-            f"cannot ingest {config.describe()}: {_describe_failure(exc, config)}"
-        ) from None
-    rows = _rows_loaded(info, pipeline)
+    pipeline = build_pipeline(home)
+    rows = _finish_interrupted_load(pipeline, config)
+    info = None
+    for attempt in range(1, attempts + 1):
+        try:
+            info = _extract_and_load(pipeline, config, chunk_size, full_refresh)
+            break
+        except Exception as exc:
+            schema_error = _find(exc, SourceSchemaError)
+            if schema_error is not None:
+                raise IngestError(f"cannot ingest {config.describe()}: {schema_error}") from None
+            reason = _describe_failure(exc, config)
+            if attempt == attempts or not _is_transient(exc):
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise IngestError(f"cannot ingest {config.describe()}{tries}: {reason}") from None
+            delay = backoff_s * 2 ** (attempt - 1)
+            log.warning(
+                "ingest: attempt %d/%d failed (%s); retrying in %.1f s",
+                attempt,
+                attempts,
+                reason,
+                delay,
+            )
+            time.sleep(delay)
+            # an attempt that failed mid-load leaves a package to finish before extracting again
+            rows += _finish_interrupted_load(pipeline, config)
+    rows += _rows_loaded(info, pipeline)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(
         json.dumps(
@@ -200,6 +212,56 @@ def run_ingest(
     seconds = time.monotonic() - started
     log.info("ingest: %d rows loaded into %s in %.1f s", rows, lake_dir(home), seconds)
     return IngestResult(rows, load_id, lake_dir(home), seconds, full_refresh)
+
+
+# MySQL client/server errors worth retrying: the server may come back or the network recover.
+# Auth (1045), unknown database (1049), missing table (1146) and schema changes are final.
+_TRANSIENT_ERRNOS = frozenset({1040, 1205, 1213, 2002, 2003, 2006, 2013, 2055})
+
+
+def _is_transient(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        errno = getattr(current, "errno", None)
+        if isinstance(errno, int) and errno in _TRANSIENT_ERRNOS:
+            return True
+        if isinstance(current, (TimeoutError, ConnectionError)):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def _finish_interrupted_load(pipeline: dlt.Pipeline, config: SourceConfig) -> int:
+    """Complete a load package a killed or failed run left behind; return its row count.
+
+    dlt keeps extracted/normalized packages until they are loaded; its state (and so the
+    incremental cursor) only advances with the load. Finishing the package first means the
+    rows it holds land exactly once, and the extract that follows starts after them.
+    """
+    if not pipeline.has_pending_data:
+        return 0
+    log.warning("ingest: finishing a load interrupted in an earlier run")
+    try:
+        pipeline.run()
+    except Exception as exc:
+        raise IngestError(
+            f"cannot finish the interrupted load for {config.describe()}: "
+            f"{_describe_failure(exc, config)}"
+        ) from None
+    return _rows_loaded(pipeline.last_trace and pipeline.last_trace.last_load_info, pipeline)
+
+
+def _extract_and_load(
+    pipeline: dlt.Pipeline, config: SourceConfig, chunk_size: int, full_refresh: bool
+) -> LoadInfo:
+    resource = transactions_resource(config, chunk_size=chunk_size)
+    run_kwargs: dict[str, Any] = {"loader_file_format": "parquet"}
+    if full_refresh:
+        run_kwargs["refresh"] = "drop_sources"
+    info: LoadInfo = pipeline.run(resource, **run_kwargs)
+    return info
 
 
 def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -40,6 +40,18 @@ class BuildResult:
     warnings: list[str]
 
 
+def dbt_project_dir(env: Mapping[str, str]) -> Path:
+    """The dbt project to run: ``LOYALTY_DBT_PROJECT_DIR``, else this repository.
+
+    Pointing it at a copy lets you try an edited seed or model without touching the repository.
+    """
+    raw = env.get("LOYALTY_DBT_PROJECT_DIR", "").strip()
+    path = Path(raw).expanduser().resolve() if raw else PROJECT_DIR
+    if not (path / "dbt_project.yml").is_file():
+        raise BuildError(f"LOYALTY_DBT_PROJECT_DIR={path} has no dbt_project.yml")
+    return path
+
+
 def export_path(env: Mapping[str, str]) -> Path:
     """Resolve ``LOYALTY_EXPORT_PATH`` (relative paths are relative to the project)."""
     raw = env.get("LOYALTY_EXPORT_PATH", "").strip() or DEFAULT_EXPORT_PATH
@@ -72,7 +84,7 @@ def prepare_environment(env: Mapping[str, str], home: Path) -> dict[str, str]:
     )
     if not env.get("DBT_PROFILES_DIR"):
         # Always the example profile as committed: a run never uses a stale private copy.
-        shutil.copyfile(PROJECT_DIR / "profiles.example.yml", dbt_dir / "profiles.yml")
+        shutil.copyfile(dbt_project_dir(env) / "profiles.example.yml", dbt_dir / "profiles.yml")
         wanted["DBT_PROFILES_DIR"] = str(dbt_dir)
     os.environ.update(wanted)
     return wanted
@@ -86,10 +98,11 @@ def run_dbt(args: Sequence[str]) -> BuildResult:
     """
     from dbt.cli.main import dbtRunner
 
+    project = dbt_project_dir(os.environ)
     cwd = Path.cwd()
-    os.chdir(PROJECT_DIR)
+    os.chdir(project)
     try:
-        outcome = dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR)])
+        outcome = dbtRunner().invoke([*args, "--project-dir", str(project)])
     finally:
         os.chdir(cwd)
     nodes: dict[str, int] = {}

@@ -1,31 +1,45 @@
-"""The ``loyalty`` command: ``run``, ``demo``, ``ingest``, ``build``.
+"""The ``loyalty`` command: ``run``, ``demo``, ``ingest``, ``build``, ``reconcile``.
 
-``loyalty run`` is the main job: ingest new MySQL rows into the lake with dlt, then ``dbt build``
-(seeds, models, tests, the Python export) on local Spark in this same process, then a summary.
-Configuration comes from the environment and ``.env`` (see the README).
+``loyalty run`` is the main job: check the thresholds CSV, ingest new MySQL rows into the lake
+with dlt, then ``dbt build`` (seeds, models, tests, the Python export) on local Spark in this same
+process, then a summary. Configuration comes from the environment and ``.env`` (see the README).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ingest.config import ConfigError, SourceConfig, load_env, loyalty_home
-from ingest.pipeline import IngestError, IngestResult, run_ingest
-from loyalty.build import BuildError, BuildResult, export_path, prepare_environment, run_dbt
+from ingest.config import ConfigError, SourceConfig, _int_setting, load_env, loyalty_home
+from ingest.pipeline import IngestError, IngestResult, lake_dir, run_ingest
+from loyalty.build import (
+    BuildError,
+    BuildResult,
+    dbt_project_dir,
+    export_path,
+    prepare_environment,
+    run_dbt,
+)
 from loyalty.demo import DEMO_DATABASE, SAMPLE_AS_OF_DATE, load_sample
 from loyalty.lock import HomeLockedError, home_lock
+from loyalty.reconcile import reconcile
+from loyalty.seed_check import SeedError, check_thresholds
 from loyalty.summary import read_summary
 
 log = logging.getLogger("loyalty")
 
 
+class DriftError(RuntimeError):
+    """The lake no longer matches MySQL over the qualifying window."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loyalty", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="loyalty", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="ingest, dbt build (with tests and export), summary")
@@ -39,7 +53,28 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--full-refresh", action="store_true", help="reload every row from MySQL")
     build = commands.add_parser("build", help="only run dbt (any dbt arguments after --)")
     build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="default: build")
+    commands.add_parser(
+        "reconcile", help="compare MySQL and the lake over the qualifying window (exit 1 on drift)"
+    )
     return parser
+
+
+def _apply_umask(env: Mapping[str, str]) -> None:
+    """Create every file (lake, Spark warehouse, export) readable by the owner only by default."""
+    raw = env.get("LOYALTY_UMASK", "").strip() or "077"
+    try:
+        mask = int(raw, 8)
+    except ValueError:
+        raise ConfigError(
+            f"LOYALTY_UMASK must be an octal mask such as 077 or 022, got {raw!r}"
+        ) from None
+    if not 0 <= mask <= 0o777:
+        raise ConfigError(f"LOYALTY_UMASK must be between 000 and 777, got {raw!r}")
+    os.umask(mask)
+
+
+def _check_seed(env: Mapping[str, str]) -> None:
+    check_thresholds(dbt_project_dir(env) / "seeds" / "tier_thresholds.csv")
 
 
 def _ingest(
@@ -61,8 +96,57 @@ def _build_and_summarise(
     sys.stdout.write(summary.render() + "\n")
 
 
+def _reconcile(env: Mapping[str, str], home: Path) -> None:
+    config = SourceConfig.from_env(env)
+    raw_date = env.get("LOYALTY_AS_OF_DATE", "").strip()
+    try:
+        as_of = dt.date.fromisoformat(raw_date) if raw_date else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        raise ConfigError(
+            f"LOYALTY_AS_OF_DATE must be a date YYYY-MM-DD, got {raw_date!r}"
+        ) from None
+    months = _int_setting(env, "LOYALTY_QUALIFYING_MONTHS", 12)
+    dataset = lake_dir(home)
+    try:
+        result = reconcile(config, dataset, as_of, months)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if config.password:
+            reason = reason.replace(config.password, "***")
+        raise IngestError(f"cannot reconcile {config.describe()}: {reason}") from None
+    sys.stdout.write(result.render() + "\n")
+    if result.drifted:
+        raise DriftError("the lake has drifted from MySQL; run with --full-refresh")
+
+
+def _dispatch(args: argparse.Namespace, env: dict[str, str], home: Path) -> None:
+    if args.command == "ingest":
+        _ingest(env, home, "loyalty", args.full_refresh)
+    elif args.command == "reconcile":
+        _reconcile(env, home)
+    elif args.command == "build":
+        _check_seed(env)
+        prepare_environment(env, home)
+        dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
+        run_dbt(dbt_args or ["build"])
+    elif args.command == "demo":
+        demo_env = {**env, "DB_NAME": env.get("DB_NAME") or DEMO_DATABASE}
+        demo_env.setdefault("LOYALTY_AS_OF_DATE", SAMPLE_AS_OF_DATE)
+        _check_seed(demo_env)
+        load_sample(SourceConfig.from_env(demo_env, default_database=DEMO_DATABASE))
+        if not args.no_run:
+            demo_ingest = _ingest(demo_env, home, DEMO_DATABASE, full_refresh=True)
+            _build_and_summarise(demo_env, home, demo_ingest, ["build"])
+    else:
+        _check_seed(env)
+        ingested: IngestResult | None = (
+            None if args.skip_ingest else _ingest(env, home, "loyalty", args.full_refresh)
+        )
+        _build_and_summarise(env, home, ingested, ["build"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code (0 ok, 1 failed, 2 bad config)."""
+    """Run the command line; returns the exit code (0 ok, 1 failed, 2 bad configuration)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -71,31 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     env = load_env()
     try:
+        _apply_umask(env)
         home = loyalty_home(env)
         with home_lock(home):
-            if args.command == "ingest":
-                _ingest(env, home, "loyalty", args.full_refresh)
-            elif args.command == "build":
-                prepare_environment(env, home)
-                run_dbt(
-                    args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args or ["build"]
-                )
-            elif args.command == "demo":
-                demo_env = {**env, "DB_NAME": env.get("DB_NAME") or DEMO_DATABASE}
-                demo_env.setdefault("LOYALTY_AS_OF_DATE", SAMPLE_AS_OF_DATE)
-                load_sample(SourceConfig.from_env(demo_env, default_database=DEMO_DATABASE))
-                if not args.no_run:
-                    demo_ingest = _ingest(demo_env, home, DEMO_DATABASE, full_refresh=True)
-                    _build_and_summarise(demo_env, home, demo_ingest, ["build"])
-            else:
-                ingested: IngestResult | None = (
-                    None if args.skip_ingest else _ingest(env, home, "loyalty", args.full_refresh)
-                )
-                _build_and_summarise(env, home, ingested, ["build"])
+            _dispatch(args, env, home)
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return 2
-    except (IngestError, BuildError, HomeLockedError) as exc:
+    except SeedError as exc:
+        log.error("tier thresholds: %s", exc)
+        return 1
+    except (IngestError, BuildError, HomeLockedError, DriftError) as exc:
         log.error("%s", exc)
         return 1
     return 0

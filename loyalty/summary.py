@@ -34,6 +34,7 @@ class RunSummary:
     as_of_date: str | None
     tiers: list[TierLine]
     exclusions: dict[str, int] = field(default_factory=dict)
+    amount_checks: dict[str, int] = field(default_factory=dict)
     ingest: IngestResult | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -60,6 +61,9 @@ class RunSummary:
         if self.exclusions:
             shown = ", ".join(f"{k} {v:,}" for k, v in self.exclusions.items())
             lines.append(f"  transactions not counted: {shown}")
+        if self.amount_checks:
+            shown = ", ".join(f"{k} {v:,}" for k, v in self.amount_checks.items())
+            lines.append(f"  amounts of counted transactions: {shown}")
         for warning in self.warnings:
             lines.append(f"  warning: {warning}")
         lines.append(f"  export: {self.export_path}")
@@ -84,8 +88,18 @@ def read_summary(export: Path, warehouse_schema_dir: Path | None = None) -> RunS
         for tier, rank in sorted(counts, key=lambda key: -key[1])
     ]
     summary = RunSummary(export_path=export, as_of_date=as_of, tiers=tiers)
-    exclusions_dir = warehouse_schema_dir / "loyalty_exclusions" if warehouse_schema_dir else None
-    if exclusions_dir is not None and exclusions_dir.is_dir():
-        for row in pq.read_table(exclusions_dir).to_pylist():
-            summary.exclusions[row["exclusion_reason"]] = int(row["transaction_count"])
+    if warehouse_schema_dir is not None:
+        summary.exclusions = _counts(
+            warehouse_schema_dir / "loyalty_exclusions", "exclusion_reason"
+        )
+        summary.amount_checks = _counts(
+            warehouse_schema_dir / "loyalty_amount_checks", "check_name"
+        )
     return summary
+
+
+def _counts(table_dir: Path, key: str) -> dict[str, int]:
+    """``{key: transaction_count}`` from a small count table's files, in table order."""
+    if not table_dir.is_dir():
+        return {}
+    return {row[key]: int(row["transaction_count"]) for row in pq.read_table(table_dir).to_pylist()}
