@@ -66,7 +66,11 @@ def _swap(target, version):
 
 
 def _prune(target):
-    """Keep the current version and the one before it; remove older ones."""
+    """Keep the current version and the newest complete one before it; remove the rest.
+
+    A folder without ``_SUCCESS`` is what a killed run left behind (runs are serialised by the
+    ``LOYALTY_HOME`` lock, so no other run can be writing it): always removed.
+    """
     versions = _versions_dir(target)
     current = os.path.realpath(target)
     folders = sorted(
@@ -74,10 +78,13 @@ def _prune(target):
         key=os.path.getmtime,
         reverse=True,
     )
-    kept = 0
+    previous_kept = 0
     for folder in folders:
-        if os.path.realpath(folder) == current or kept < KEEP_VERSIONS - 1:
-            kept += os.path.realpath(folder) != current
+        if os.path.realpath(folder) == current:
+            continue
+        complete = os.path.exists(os.path.join(folder, "_SUCCESS"))
+        if complete and previous_kept < KEEP_VERSIONS - 1:
+            previous_kept += 1
             continue
         shutil.rmtree(folder, ignore_errors=True)
 

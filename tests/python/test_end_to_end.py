@@ -21,7 +21,13 @@ import pytest
 
 from ingest.config import PROJECT_DIR
 from loyalty.demo import SAMPLE_SQL
-from tests.python.conftest import SourceDatabase, create_database, drop_database, run_cli
+from tests.python.conftest import (
+    SourceDatabase,
+    connect,
+    create_database,
+    drop_database,
+    run_cli,
+)
 from tests.python.tiers_reference import expected_tiers, read_thresholds
 
 pytestmark = pytest.mark.slow
@@ -135,11 +141,28 @@ def test_incremental_run_with_edge_rows_matches_reference_and_keeps_previous_ver
             (20009, 99003, AS_OF, D("99999999.99")),
             (20010, 99003, AS_OF, D("99999999.99")),
             (20011, 99003, AS_OF, None),  # imputed: same-day average
+            (20012, 102, dt.date(1000, 1, 1), D("7.00")),  # far past
+            (20013, 102, dt.date(9999, 12, 31), D("7.00")),  # far future
+            (20014, 102, AS_OF, D("0.00")),  # zero amount
         ]
+        # the largest DECIMAL(10,2), many times for one customer: no overflow anywhere
+        + [(30000 + i, 99004, AS_OF, D("99999999.99")) for i in range(200)]
     )
+    conn = connect(pipeline.database.name)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("set session sql_mode = ''")  # the server allows zero dates: one arrives
+        cursor.execute("insert into transactions values (20015, 102, '0000-00-00', 3.00)")
+        conn.commit()
+    finally:
+        conn.close()
     stdout = pipeline.run()
-    assert "rows ingested: 11 (incremental" in stdout
-    assert "missing_customer_id 1, missing_transaction_date 1, after_as_of_date 2" in stdout
+    assert "rows ingested: 215 (incremental" in stdout
+    assert (
+        "missing_customer_id 1, missing_transaction_date 2, after_as_of_date 3, "
+        "before_qualifying_window 3, missing_amount 0"
+    ) in stdout
+    assert "negative_amount 1, zero_amount 1" in stdout
     assert_matches_reference(pipeline)
     rows = pipeline.export_rows()
     assert 99001 not in rows
@@ -147,6 +170,8 @@ def test_incremental_run_with_edge_rows_matches_reference_and_keeps_previous_ver
     assert rows[99002]["total_spent"] == D("0.00")
     assert rows[99003]["total_spent"] == D("299999999.97")
     assert rows[99003]["transaction_count"] == 3
+    assert rows[99004]["total_spent"] == D("19999999998.00")
+    assert rows[99004]["loyalty_tier"] == "Platinum"
     versions = sorted(p.name for p in first_version.parent.iterdir())
     assert first_version.name in versions
     assert len(versions) == 2
