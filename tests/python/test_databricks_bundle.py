@@ -234,6 +234,7 @@ def test_every_variable_used_is_declared_and_has_a_value(bundle: dict[str, Any])
     # Required variables (no default) are what a deploy must pass with --var: keep them few.
     required = {name for name, spec in bundle["variables"].items() if "default" not in spec}
     assert required == {"warehouse_id", "mysql_host", "failure_email"}
+    assert bundle["variables"]["python_submission_method"]["default"] == "serverless_cluster"
 
 
 def _tasks(job: dict[str, Any]) -> dict[str, dict[str, Any]]:

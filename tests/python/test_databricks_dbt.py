@@ -39,8 +39,8 @@ BUNDLE_VALUES = {
     "schema": "tiers",
     "raw_schema": "raw_mysql",
     "export_volume": "exports",
-    "python_submission_method": "serverless_cluster",
-    "python_cluster_id": "",
+    "python_submission_method": "all_purpose_cluster",
+    "python_cluster_id": "",  # the bundle default
 }
 JOB_PROFILES = PROJECT_DIR / "dbt_profiles"
 MODELS = {
@@ -137,9 +137,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DbtRun]:
             ],
             {"DBT_HOST": "adb-1234567890.12.azuredatabricks.net", "DBT_ACCESS_TOKEN": FAKE_TOKEN},
         ),
-        # A developer or CI: profiles.example.yml, DATABRICKS_* variables, OAuth M2M, an
-        # all-purpose cluster for the Python model, the raw tables in another catalog. No
-        # LOYALTY_HOME: the on-run-start macro must not need the local lake here.
+        # A developer or CI: profiles.example.yml, DATABRICKS_* variables, OAuth M2M, the
+        # default (serverless) submission, the raw tables in another catalog. No LOYALTY_HOME:
+        # the on-run-start macro must not need the local lake here.
         "env": (
             [
                 "run-operation",
@@ -156,7 +156,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DbtRun]:
                 "DATABRICKS_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
                 "DATABRICKS_CLIENT_SECRET": FAKE_CLIENT_SECRET,
                 "DATABRICKS_CLUSTER_ID": "0101-010101-abcdefgh",
-                "LOYALTY_PYTHON_SUBMISSION_METHOD": "all_purpose_cluster",
                 "LOYALTY_RAW_CATALOG": "landing",
                 "LOYALTY_SCHEMA": "loyalty_ci",
             },
@@ -222,10 +221,10 @@ def test_tables_are_delta_on_databricks_and_parquet_locally(runs: dict[str, DbtR
 
 def test_python_model_submits_through_databricks(runs: dict[str, DbtRun]) -> None:
     job = runs["job"].node("loyalty_tiers_export")["config"]
-    assert job["submission_method"] == "serverless_cluster"
-    assert job["cluster_id"] == ""  # the bundle's empty default, not the string "None"
+    assert job["submission_method"] == "all_purpose_cluster"  # from the job's --vars
+    assert job["cluster_id"] == ""  # an empty var falls back to DATABRICKS_CLUSTER_ID, not null
     env = runs["env"].node("loyalty_tiers_export")["config"]
-    assert env["submission_method"] == "all_purpose_cluster"
+    assert env["submission_method"] == "serverless_cluster"  # the default
     assert env["cluster_id"] == "0101-010101-abcdefgh"
     local = runs["local"].node("loyalty_tiers_export")["config"]
     assert local["submission_method"] == "session"
