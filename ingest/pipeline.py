@@ -8,6 +8,9 @@ Layout written by dlt's filesystem destination (Parquet)::
 
 Every row carries ``_dlt_load_id``; dbt staging keeps only rows whose load completed and
 dedupes ``transaction_id`` (latest load wins), so a killed load never shows half its rows.
+
+With ``LOYALTY_DESTINATION=databricks`` the same resource loads Unity Catalog tables instead
+(see :mod:`ingest.destination`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
+from ingest import destination as destinations
 from ingest.config import ConfigError, SourceConfig, _int_setting
 from ingest.source import SourceSchemaError, transactions_resource
 
@@ -75,7 +79,7 @@ def lake_dir(home: Path) -> Path:
 def _redact(message: str, config: SourceConfig) -> str:
     if config.password:
         message = message.replace(config.password, "***")
-    return message
+    return destinations.redact(message)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -124,13 +128,19 @@ def _rows_loaded(info: LoadInfo | None, pipeline: dlt.Pipeline) -> int:
     return int(counts.get(TABLE_NAME, 0))
 
 
-def build_pipeline(home: Path) -> dlt.Pipeline:
-    """Create (or attach to) the pipeline whose state and lake live under ``home``."""
-    destination = dlt.destinations.filesystem(bucket_url=(home / "lake").as_uri())
+def build_pipeline(home: Path, env: Mapping[str, str] | None = None) -> dlt.Pipeline:
+    """Create (or attach to) the pipeline whose state (and lake) live under ``home``.
+
+    The destination follows ``LOYALTY_DESTINATION`` in ``env`` (``os.environ`` if omitted).
+    """
+    settings = os.environ if env is None else env
+    kind = destinations.destination_kind(settings)
+    destination, staging, _ = destinations.build_destination(kind, home, settings)
     return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
+        pipeline_name=destinations.PIPELINE_NAMES[kind],
         destination=destination,
-        dataset_name=DATASET_NAME,
+        staging=staging,
+        dataset_name=DATASET_NAME if kind == "local" else destinations.raw_schema(settings),
         pipelines_dir=str(home / "dlt"),
     )
 
@@ -164,13 +174,17 @@ def run_ingest(
         chunk_size = _int_setting(settings, "LOYALTY_INGEST_CHUNK_SIZE", 100_000)
         attempts = _int_setting(settings, "LOYALTY_INGEST_ATTEMPTS", 3)
         backoff_s = float(_int_setting(settings, "LOYALTY_INGEST_BACKOFF_MS", 1000, 0)) / 1000
+        kind = destinations.destination_kind(settings)
     except ConfigError as exc:
         raise IngestError(str(exc)) from None
     home.mkdir(parents=True, exist_ok=True)
     marker = _check_source_identity(home, config, full_refresh)
     started = time.monotonic()
     log.info("ingest: reading %s (full_refresh=%s)", config.describe(), full_refresh)
-    pipeline = build_pipeline(home)
+    try:
+        pipeline = build_pipeline(home, settings)
+    except (ConfigError, destinations.DestinationError) as exc:
+        raise IngestError(f"cannot load into {kind}: {destinations.redact(str(exc))}") from None
     rows = _finish_interrupted_load(pipeline, config)
     info = None
     for attempt in range(1, attempts + 1):
@@ -210,7 +224,8 @@ def run_ingest(
     )
     load_id = info.loads_ids[-1] if info is not None and info.loads_ids else None
     seconds = time.monotonic() - started
-    log.info("ingest: %d rows loaded into %s in %.1f s", rows, lake_dir(home), seconds)
+    where = lake_dir(home) if kind == "local" else f"databricks schema {pipeline.dataset_name}"
+    log.info("ingest: %d rows loaded into %s in %.1f s", rows, where, seconds)
     return IngestResult(rows, load_id, lake_dir(home), seconds, full_refresh)
 
 

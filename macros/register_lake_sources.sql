@@ -3,8 +3,18 @@
 {% endmacro %}
 
 
-{#- Databricks: dlt loads real Unity Catalog tables; there is nothing to register. -#}
+{#- Adapters without a local lake: dlt loads real tables; there is nothing to register. -#}
 {% macro default__register_lake_sources() %}
+    {{ return('') }}
+{% endmacro %}
+
+
+{#-
+    Databricks: dlt loads real Unity Catalog tables; there is nothing to register. This must be
+    explicit: dbt-databricks dispatches databricks__ -> spark__ -> default__, so without it the
+    local-lake version below would run on Databricks and fail every build.
+-#}
+{% macro databricks__register_lake_sources() %}
     {{ return('') }}
 {% endmacro %}
 
@@ -50,6 +60,7 @@
 {% endmacro %}
 
 
+{#- The raw schema (dlt dataset): var raw_schema > LOYALTY_RAW_SCHEMA > raw_mysql, as the source. -#}
 {% macro loyalty_raw_schema() %}
-    {{ return(env_var('LOYALTY_RAW_SCHEMA', 'raw_mysql')) }}
+    {{ return(_loyalty_setting('raw_schema', 'LOYALTY_RAW_SCHEMA', 'raw_mysql')) }}
 {% endmacro %}

@@ -1,13 +1,20 @@
 """Export the published tiers as a Parquet dataset for marketing and BI.
 
-The export is replaced atomically: the new dataset is written to a fresh version folder beside
-the export, its row count checked, and only then does the export path (a symbolic link) switch to
-it in one ``rename``. A run that fails at any point leaves the previous export exactly as it was;
-readers never see a half-written dataset. The previous version is kept until the next swap so a
-reader that opened it mid-swap can finish.
+The export is never partial. The new dataset is written to a fresh version folder beside the
+export and its row count checked; only then do readers get switched to it:
+
+* locally (``export_publish: symlink``) the export path is a symbolic link, swapped in one
+  atomic ``rename``: readers simply read the export path;
+* on Databricks (``export_publish: pointer``; Unity Catalog volumes have no symbolic links and no
+  atomic folder rename) a small JSON pointer file ``<export path>.current.json`` is written to a
+  temporary name and renamed over the old one. Readers read the pointer, then the folder it names.
+
+A run that fails at any point leaves the previous export exactly as it was. The previous version
+is kept until the next publish so a reader that opened it mid-switch can finish.
 """
 
 import datetime
+import json
 import os
 import shutil
 import uuid
@@ -29,15 +36,20 @@ def _versions_dir(target):
     return os.path.join(parent, f".{name}.versions")
 
 
-def _write_version(frame, target, expected_rows):
+POINTER_SUFFIX = ".current.json"
+VOLUME_PREFIX = "/Volumes/"
+
+
+def _write_version(frame, target, expected_rows, scheme="file://"):
     """Write the dataset into a new version folder and verify it; remove it on any failure."""
     versions = _versions_dir(target)
     os.makedirs(versions, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    # timezone.utc, not datetime.UTC: Databricks clusters may run Python 3.10.
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")  # noqa: UP017
     version = os.path.join(versions, f"{stamp}-{uuid.uuid4().hex[:8]}")
     try:
-        frame.coalesce(1).write.mode("errorifexists").parquet("file://" + version)
-        written = frame.sparkSession.read.parquet("file://" + version).count()
+        frame.coalesce(1).write.mode("errorifexists").parquet(scheme + version)
+        written = frame.sparkSession.read.parquet(scheme + version).count()
         if written != expected_rows:
             raise RuntimeError(
                 f"export check failed: wrote {written} rows to {version}, expected {expected_rows}"
@@ -100,10 +112,98 @@ def publish_parquet(frame, export_path):
     return target
 
 
+def pointer_path(export_path):
+    """Where the pointer to the current version lives (``export_publish: pointer``)."""
+    return export_path.rstrip("/") + POINTER_SUFFIX
+
+
+def _check_volume_path(target):
+    """Fail before writing anything when the export cannot live on a Unity Catalog volume."""
+    parts = target[len(VOLUME_PREFIX) :].split("/") if target.startswith(VOLUME_PREFIX) else []
+    if len(parts) < 4 or not all(parts):
+        raise ValueError(
+            "on Databricks LOYALTY_EXPORT_PATH (var export_path) must be a file path inside a "
+            f"Unity Catalog volume, /Volumes/<catalog>/<schema>/<volume>/<name>; got {target!r}"
+        )
+    volume_root = VOLUME_PREFIX + "/".join(parts[:3])
+    if not os.path.isdir(volume_root):
+        raise FileNotFoundError(
+            f"volume {volume_root} does not exist or is not readable: create it first with "
+            f"CREATE VOLUME IF NOT EXISTS {'.'.join(parts[:3])} (and grant WRITE VOLUME)"
+        )
+
+
+def _write_pointer(target, version, rows):
+    """Replace the pointer file in one rename: readers see the old pointer or the new one."""
+    pointer = pointer_path(target)
+    document = {
+        "path": version,
+        "version": os.path.basename(version),
+        "rows": rows,
+        "published_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),  # noqa: UP017
+    }
+    temporary = f"{pointer}.{uuid.uuid4().hex}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle)
+    try:
+        os.replace(temporary, pointer)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def read_pointer(export_path):
+    """The pointer document (``path``, ``version``, ``rows``, ``published_at``), or None."""
+    try:
+        with open(pointer_path(export_path), encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+
+
+def _prune_versions(target, current):
+    """Keep ``current`` and the newest other version; remove older ones (pointer mode)."""
+    versions = _versions_dir(target)
+    folders = sorted(
+        (os.path.join(versions, name) for name in os.listdir(versions)),
+        key=os.path.getmtime,
+        reverse=True,
+    )
+    others = [folder for folder in folders if folder != current]
+    for folder in others[KEEP_VERSIONS - 1 :]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def publish_parquet_pointer(frame, export_path, require_volume=True):
+    """Write ``frame`` as a new version and point ``<export_path>.current.json`` at it.
+
+    For storage without symbolic links or atomic folder renames (Unity Catalog volumes). The
+    pointer is only replaced after the new version is complete and its row count checked.
+    """
+    target = export_path.rstrip("/")
+    if require_volume:
+        _check_volume_path(target)
+    elif not os.path.isabs(target):
+        raise ValueError(f"the export path must be absolute, got {export_path!r}")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    expected_rows = frame.count()
+    version = _write_version(frame, target, expected_rows, scheme="")
+    _write_pointer(target, version, expected_rows)
+    _prune_versions(target, version)
+    return pointer_path(target)
+
+
 def model(dbt, session):
     tiers = dbt.ref("customer_loyalty_tiers").select(*EXPORT_COLUMNS)
     export_path = dbt.config.meta_get("export_path")
     if not export_path:
         raise ValueError("loyalty_tiers_export needs meta.export_path (LOYALTY_EXPORT_PATH)")
-    publish_parquet(tiers, export_path)
+    publish = dbt.config.meta_get("export_publish", "symlink")
+    if publish == "pointer":
+        publish_parquet_pointer(tiers, export_path)
+    elif publish == "symlink":
+        publish_parquet(tiers, export_path)
+    else:
+        raise ValueError(f"meta.export_publish must be 'symlink' or 'pointer', got {publish!r}")
     return tiers
