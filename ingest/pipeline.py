@@ -34,7 +34,6 @@ from ingest.source import SourceSchemaError, transactions_resource
 log = logging.getLogger(__name__)
 
 PIPELINE_NAME = "loyalty_mysql"
-DATASET_NAME = "raw_mysql"
 TABLE_NAME = "transactions"
 
 # dlt settings this pipeline relies on; users may still override them in the environment.
@@ -71,9 +70,13 @@ class IngestResult:
     full_refresh: bool
 
 
-def lake_dir(home: Path) -> Path:
-    """The dataset folder dbt registers as the ``mysql`` source (local destination)."""
-    return home / "lake" / DATASET_NAME
+def lake_dir(home: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The dataset folder dbt registers as the ``mysql`` source (local destination).
+
+    Named by ``LOYALTY_RAW_SCHEMA`` (default ``raw_mysql``), the same variable the dbt source
+    and the lake registration read, so the two can never point at different folders.
+    """
+    return home / "lake" / destinations.raw_schema(os.environ if env is None else env)
 
 
 def _redact(message: str, config: SourceConfig) -> str:
@@ -140,7 +143,7 @@ def build_pipeline(home: Path, env: Mapping[str, str] | None = None) -> dlt.Pipe
         pipeline_name=destinations.PIPELINE_NAMES[kind],
         destination=destination,
         staging=staging,
-        dataset_name=DATASET_NAME if kind == "local" else destinations.raw_schema(settings),
+        dataset_name=destinations.raw_schema(settings),
         pipelines_dir=str(home / "dlt"),
     )
 
@@ -224,9 +227,13 @@ def run_ingest(
     )
     load_id = info.loads_ids[-1] if info is not None and info.loads_ids else None
     seconds = time.monotonic() - started
-    where = lake_dir(home) if kind == "local" else f"databricks schema {pipeline.dataset_name}"
+    where = (
+        lake_dir(home, settings)
+        if kind == "local"
+        else f"databricks schema {pipeline.dataset_name}"
+    )
     log.info("ingest: %d rows loaded into %s in %.1f s", rows, where, seconds)
-    return IngestResult(rows, load_id, lake_dir(home), seconds, full_refresh)
+    return IngestResult(rows, load_id, lake_dir(home, settings), seconds, full_refresh)
 
 
 # MySQL client/server errors worth retrying: the server may come back or the network recover.

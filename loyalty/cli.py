@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ingest.config import ConfigError, SourceConfig, _int_setting, load_env, loyalty_home
+from ingest.destination import destination_kind
 from ingest.pipeline import IngestError, IngestResult, lake_dir, run_ingest
 from loyalty.build import (
     BuildError,
@@ -87,8 +88,18 @@ def _ingest(
 def _build_and_summarise(
     env: Mapping[str, str], home: Path, ingest: IngestResult | None, dbt_args: Sequence[str]
 ) -> None:
+    if destination_kind(env) != "local" and not env.get("DBT_TARGET"):
+        # data landed in Databricks: build there too (the profile's databricks target)
+        env = {**env, "DBT_TARGET": "databricks"}
     prepare_environment(env, home)
     result: BuildResult = run_dbt(dbt_args)
+    if os.environ.get("DBT_TARGET", "local") != "local":
+        done = ", ".join(f"{status} {count}" for status, count in sorted(result.nodes.items()))
+        sys.stdout.write(
+            f"dbt build on target {os.environ['DBT_TARGET']}: {done}\n"
+            f"  export: {os.environ.get('LOYALTY_EXPORT_PATH', '(see the target)')}\n"
+        )
+        return
     schema = os.environ.get("LOYALTY_SCHEMA", "loyalty")
     summary = read_summary(export_path(os.environ), home / "spark" / "warehouse" / f"{schema}.db")
     summary.ingest = ingest
@@ -106,7 +117,7 @@ def _reconcile(env: Mapping[str, str], home: Path) -> None:
             f"LOYALTY_AS_OF_DATE must be a date YYYY-MM-DD, got {raw_date!r}"
         ) from None
     months = _int_setting(env, "LOYALTY_QUALIFYING_MONTHS", 12)
-    dataset = lake_dir(home)
+    dataset = lake_dir(home, env)
     try:
         result = reconcile(config, dataset, as_of, months)
     except Exception as exc:
