@@ -1,10 +1,12 @@
-"""Export the published tiers as a Parquet dataset for marketing and BI.
+"""Export the published tiers and this run's tier movements as Parquet datasets.
 
-The export is replaced atomically: the new dataset is written to a fresh version folder beside
-the export, its row count checked, and only then does the export path (a symbolic link) switch to
-it in one ``rename``. A run that fails at any point leaves the previous export exactly as it was;
-readers never see a half-written dataset. The previous version is kept until the next swap so a
-reader that opened it mid-swap can finish.
+Two datasets, one mechanism: the tiers (``LOYALTY_EXPORT_PATH``, for marketing and BI) and the
+movements (``loyalty_tier_movements.parquet`` next to it, the feed for tier-change
+notifications). Each is written to a fresh version folder beside its path and its row count
+checked; only when both versions are complete do the paths (symbolic links) switch, each with one
+``rename``. A run that fails at any point before the swaps leaves both exports exactly as they
+were; readers never see a half-written dataset. The previous version of each is kept until the
+next swap so a reader that opened it mid-swap can finish.
 """
 
 import datetime
@@ -20,7 +22,23 @@ EXPORT_COLUMNS = [
     "tier_rank",
     "as_of_date",
     "qualifying_start_date",
+    "next_tier",
+    "spend_to_next_tier",
+    "transactions_to_next_tier",
+    "spend_above_tier_minimum",
+    "transactions_above_tier_minimum",
 ]
+MOVEMENT_COLUMNS = [
+    "customer_id",
+    "as_of_date",
+    "previous_as_of_date",
+    "previous_tier",
+    "previous_tier_rank",
+    "loyalty_tier",
+    "tier_rank",
+    "movement",
+]
+MOVEMENTS_FILE_NAME = "loyalty_tier_movements.parquet"
 KEEP_VERSIONS = 2
 
 
@@ -82,21 +100,35 @@ def _prune(target):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def publish_parquet(frame, export_path):
-    """Write ``frame`` as the Parquet dataset at ``export_path``, atomically."""
-    target = os.path.abspath(export_path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    expected_rows = frame.count()
-    version = _write_version(frame, target, expected_rows)
-    _swap(target, version)
-    _prune(target)
-    return target
+def publish_parquet(datasets):
+    """Publish each ``(frame, path)`` as the Parquet dataset at ``path``, atomically.
+
+    Every version is written and checked before the first swap, so a failure while writing any
+    of them leaves all the published datasets untouched.
+    """
+    staged = []
+    try:
+        for frame, path in datasets:
+            target = os.path.abspath(path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            staged.append((target, _write_version(frame, target, frame.count())))
+    except BaseException:
+        for _, version in staged:
+            shutil.rmtree(version, ignore_errors=True)
+        raise
+    for target, version in staged:
+        _swap(target, version)
+        _prune(target)
+    return [target for target, _ in staged]
 
 
 def model(dbt, session):
     tiers = dbt.ref("customer_loyalty_tiers").select(*EXPORT_COLUMNS)
+    movements = dbt.ref("loyalty_tier_movements").select(*MOVEMENT_COLUMNS)
     export_path = dbt.config.meta_get("export_path")
     if not export_path:
         raise ValueError("loyalty_tiers_export needs meta.export_path (LOYALTY_EXPORT_PATH)")
-    publish_parquet(tiers, export_path)
+    export_dir = os.path.dirname(os.path.abspath(export_path))
+    movements_path = os.path.join(export_dir, MOVEMENTS_FILE_NAME)
+    publish_parquet([(tiers, export_path), (movements, movements_path)])
     return tiers
