@@ -74,6 +74,8 @@ MOVEMENTS_SCHEMA = pa.schema(
     ]
 )
 BACKFILLED = (dt.date(2025, 6, 30), dt.date(2025, 7, 31))
+# Generous: a 2-core CI box shared with other Spark jobs can take minutes per dbt build.
+CLI_TIMEOUT = 1500
 
 
 @dataclass
@@ -96,7 +98,7 @@ class Pipeline:
 
     def run(self, *args: str) -> str:
         """``loyalty run ARGS``; fails the test with dbt's output unless it succeeds."""
-        done = run_cli(["run", *args], self.env())
+        done = run_cli(["run", *args], self.env(), timeout=CLI_TIMEOUT)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         return done.stdout
 
@@ -248,7 +250,9 @@ def test_backfill_rebuilds_past_dates_without_touching_the_exports(pipeline: Pip
     before = pipeline.exports_digest()
     published_history = pipeline.history()[AS_OF]
     done = run_cli(
-        ["backfill", "--dates", ",".join(d.isoformat() for d in BACKFILLED)], pipeline.env()
+        ["backfill", "--dates", ",".join(d.isoformat() for d in BACKFILLED)],
+        pipeline.env(),
+        timeout=CLI_TIMEOUT,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "history rebuilt for 2 as-of date(s): 2025-06-30, 2025-07-31" in done.stdout
@@ -312,7 +316,7 @@ def test_incremental_run_with_edge_rows_matches_reference_and_keeps_previous_ver
 
 def test_catalog_columns_match_the_documented_columns(pipeline: Pipeline) -> None:
     """Docs never drift from code: every relation's real columns are exactly those documented."""
-    done = run_cli(["build", "docs", "generate"], pipeline.env())
+    done = run_cli(["build", "docs", "generate"], pipeline.env(), timeout=CLI_TIMEOUT)
     assert done.returncode == 0, done.stdout[-3000:]
     target = pipeline.home / "dbt" / "target"
     manifest = json.loads((target / "manifest.json").read_text())
@@ -355,7 +359,7 @@ def test_what_if_shows_proposed_tiers_and_leaves_everything_published_untouched(
         pipeline.exports_digest(),
         pipeline.history(),
     )
-    done = run_cli(["what-if", str(proposed_csv)], pipeline.env())
+    done = run_cli(["what-if", str(proposed_csv)], pipeline.env(), timeout=CLI_TIMEOUT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     # byte for byte: the exports (files and links), the history and the seed are as they were
     assert pipeline.exports_digest() == exports_before
@@ -386,7 +390,7 @@ def test_what_if_rejects_thresholds_that_break_the_seed_rules(
 ) -> None:
     broken = tmp_path / "broken.csv"
     broken.write_text(PROPOSED_CSV.replace("Gold,3,60000.00", "Gold,3,10000.00"))
-    done = run_cli(["what-if", str(broken)], pipeline.env())
+    done = run_cli(["what-if", str(broken)], pipeline.env(), timeout=CLI_TIMEOUT)
     assert done.returncode == 2
     assert "thresholds must not decrease with rank: Gold asks for less than Silver" in done.stderr
 
