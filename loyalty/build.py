@@ -11,9 +11,10 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ingest.config import PROJECT_DIR
 
@@ -34,10 +35,12 @@ class BuildResult:
     Attributes:
         nodes: Count of executed nodes by status (``success``, ``pass``, ``warn``, ...).
         warnings: ``name: message`` for each warning (e.g. unattributable rows).
+        rows: For ``dbt show``: the result rows as dicts (column name to value).
     """
 
     nodes: dict[str, int]
     warnings: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def dbt_project_dir(env: Mapping[str, str]) -> Path:
@@ -90,8 +93,12 @@ def prepare_environment(env: Mapping[str, str], home: Path) -> dict[str, str]:
     return wanted
 
 
-def run_dbt(args: Sequence[str]) -> BuildResult:
+def run_dbt(args: Sequence[str], callbacks: Sequence[Callable[[Any], None]] = ()) -> BuildResult:
     """Invoke dbt (e.g. ``["build"]``) in-process from the project directory.
+
+    Every call in one process shares dbt-spark's SparkSession (``getOrCreate``), so a command
+    that invokes dbt several times (``loyalty backfill``) starts the JVM once.
+    ``callbacks`` receive dbt's structured events (used for the progress display).
 
     Raises:
         BuildError: dbt reported failure; the message names each failed node and why.
@@ -102,13 +109,19 @@ def run_dbt(args: Sequence[str]) -> BuildResult:
     cwd = Path.cwd()
     os.chdir(project)
     try:
-        outcome = dbtRunner().invoke([*args, "--project-dir", str(project)])
+        outcome = dbtRunner(callbacks=list(callbacks)).invoke(
+            [*args, "--project-dir", str(project)]
+        )
     finally:
         os.chdir(cwd)
     nodes: dict[str, int] = {}
     warnings: list[str] = []
     failures: list[str] = []
+    rows: list[dict[str, Any]] = []
     for result in getattr(outcome.result, "results", None) or []:
+        table = getattr(result, "agate_table", None)
+        if table is not None:  # dbt show
+            rows.extend(dict(zip(table.column_names, row, strict=True)) for row in table.rows)
         status = str(getattr(result.status, "value", result.status))
         nodes[status] = nodes.get(status, 0) + 1
         name = getattr(result.node, "name", "?")
@@ -120,7 +133,7 @@ def run_dbt(args: Sequence[str]) -> BuildResult:
     if not outcome.success:
         detail = "; ".join(failures) if failures else _exception_text(outcome.exception)
         raise BuildError(f"dbt {' '.join(args)} failed: {detail}")
-    return BuildResult(nodes, warnings)
+    return BuildResult(nodes, warnings, rows)
 
 
 def _exception_text(exc: BaseException | None) -> str:

@@ -1,8 +1,10 @@
-"""The ``loyalty`` command: ``run``, ``demo``, ``ingest``, ``build``, ``reconcile``.
+"""The ``loyalty`` command: run, demo, ingest, build, reconcile, backfill, what-if.
 
 ``loyalty run`` is the main job: check the thresholds CSV, ingest new MySQL rows into the lake
-with dlt, then ``dbt build`` (seeds, models, tests, the Python export) on local Spark in this same
-process, then a summary. Configuration comes from the environment and ``.env`` (see the README).
+with dlt, then ``dbt build`` (seeds, models, tests, the history, the Python exports) on local
+Spark in this same process, then the run report. ``backfill`` rebuilds the tier history for past
+as-of dates; ``what-if`` shows what proposed thresholds would do; ``reconcile`` compares MySQL
+with the lake. Configuration comes from the environment and ``.env`` (see the README).
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from rich.console import Console
+
 from ingest.config import ConfigError, SourceConfig, _int_setting, load_env, loyalty_home
 from ingest.destination import destination_kind
 from ingest.pipeline import IngestError, IngestResult, lake_dir, run_ingest
+from loyalty import whatif
+from loyalty.backfill import BackfillError, backfill, resolve_dates
 from loyalty.build import (
     BuildError,
     BuildResult,
@@ -28,7 +34,9 @@ from loyalty.build import (
 )
 from loyalty.demo import DEMO_DATABASE, SAMPLE_AS_OF_DATE, load_sample
 from loyalty.lock import HomeLockedError, home_lock
+from loyalty.progress import dbt_node_counter, step
 from loyalty.reconcile import reconcile
+from loyalty.report import print_summary, write_report
 from loyalty.seed_check import SeedError, check_thresholds
 from loyalty.summary import read_summary
 
@@ -57,7 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "reconcile", help="compare MySQL and the lake over the qualifying window (exit 1 on drift)"
     )
+    back = commands.add_parser(
+        "backfill", help="rebuild the tier history for past as-of dates (exports untouched)"
+    )
+    back.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first as-of date")
+    back.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last as-of date")
+    back.add_argument("--every", choices=["day", "week", "month"], default="month")
+    back.add_argument(
+        "--dates", action="append", metavar="D1,D2", help="as-of dates instead of a range"
+    )
+    what = commands.add_parser(
+        "what-if", help="tier distribution and migration under proposed thresholds (no writes)"
+    )
+    what.add_argument("thresholds", type=Path, help="a CSV shaped like seeds/tier_thresholds.csv")
     return parser
+
+
+def _console() -> Console:
+    """Rich output on stdout; a fixed width off a terminal keeps logs and tests stable."""
+    tty = sys.stdout.isatty()
+    return Console(file=sys.stdout, width=None if tty else 110, highlight=False)
 
 
 def _apply_umask(env: Mapping[str, str]) -> None:
@@ -82,7 +109,8 @@ def _ingest(
     env: Mapping[str, str], home: Path, default_db: str, full_refresh: bool
 ) -> IngestResult:
     config = SourceConfig.from_env(env, default_database=default_db)
-    return run_ingest(config, home, full_refresh=full_refresh, env=env)
+    with step(f"ingest from {config.describe()}"):
+        return run_ingest(config, home, full_refresh=full_refresh, env=env)
 
 
 def _build_and_summarise(
@@ -92,7 +120,8 @@ def _build_and_summarise(
         # data landed in Databricks: build there too (the profile's databricks target)
         env = {**env, "DBT_TARGET": "databricks"}
     prepare_environment(env, home)
-    result: BuildResult = run_dbt(dbt_args)
+    with step(f"dbt {' '.join(dbt_args)}") as update:
+        result: BuildResult = run_dbt(dbt_args, [dbt_node_counter(update)])
     if os.environ.get("DBT_TARGET", "local") != "local":
         done = ", ".join(f"{status} {count}" for status, count in sorted(result.nodes.items()))
         sys.stdout.write(
@@ -101,10 +130,38 @@ def _build_and_summarise(
         )
         return
     schema = os.environ.get("LOYALTY_SCHEMA", "loyalty")
-    summary = read_summary(export_path(os.environ), home / "spark" / "warehouse" / f"{schema}.db")
+    export = export_path(os.environ)
+    summary = read_summary(export, home / "spark" / "warehouse" / f"{schema}.db")
     summary.ingest = ingest
     summary.warnings = result.warnings
-    sys.stdout.write(summary.render() + "\n")
+    write_report(summary, export.parent)
+    print_summary(summary, _console())
+
+
+def _backfill(env: Mapping[str, str], home: Path, args: argparse.Namespace) -> None:
+    dates = resolve_dates(args.dates, args.start, args.end, args.every)
+    prepare_environment(env, home)
+    with step(f"backfill of {len(dates)} as-of date(s)") as update:
+        backfill(
+            dates,
+            export_path(os.environ),
+            [dbt_node_counter(update)],
+            on_date=lambda n, day: update(f"as of {day} ({n} of {len(dates)})"),
+        )
+    sys.stdout.write(
+        f"history rebuilt for {len(dates)} as-of date(s): {', '.join(map(str, dates))}\n"
+    )
+
+
+def _what_if(env: Mapping[str, str], home: Path, thresholds_csv: Path) -> None:
+    thresholds = whatif.read_thresholds(thresholds_csv)
+    prepare_environment(env, home)
+    sql = whatif.what_if_sql(thresholds)
+    with step("what-if on the current customers"):
+        result = run_dbt(["--log-level", "none", "show", "--inline", sql, "--limit", "-1"])
+    if not result.rows:
+        raise BuildError("what-if: no customers; run `loyalty run` (or `make run`) first")
+    whatif.render(whatif.parse_lines(result.rows), thresholds_csv, _console())
 
 
 def _reconcile(env: Mapping[str, str], home: Path) -> None:
@@ -135,6 +192,11 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str], home: Path) -> None
         _ingest(env, home, "loyalty", args.full_refresh)
     elif args.command == "reconcile":
         _reconcile(env, home)
+    elif args.command == "backfill":
+        _check_seed(env)
+        _backfill(env, home, args)
+    elif args.command == "what-if":
+        _what_if(env, home, args.thresholds)
     elif args.command == "build":
         _check_seed(env)
         prepare_environment(env, home)
@@ -170,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         home = loyalty_home(env)
         with home_lock(home):
             _dispatch(args, env, home)
-    except ConfigError as exc:
+    except (ConfigError, BackfillError, whatif.ThresholdsError) as exc:
         log.error("configuration: %s", exc)
         return 2
     except SeedError as exc:

@@ -1,11 +1,14 @@
-"""The end-of-run summary: rows ingested, customers per tier, exclusions, where the export is.
+"""The end-of-run summary: rows ingested, exclusions, tiers, movements, customers near a tier.
 
-Read from the published Parquet export and the ``loyalty_exclusions`` table files, with pyarrow:
-what the summary reports is what marketing will read, not a second computation.
+Read from the published Parquet exports (tiers and movements) and the ``loyalty_exclusions``
+table files, with pyarrow: what the summary reports is what marketing will read, not a second
+computation. :mod:`loyalty.report` presents it: plain key lines and rich tables in the terminal,
+a chart and an HTML report next to the export.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,6 +17,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ingest import IngestResult
+
+MOVEMENTS_FILE_NAME = "loyalty_tier_movements.parquet"  # as in models/marts/loyalty_tiers_export.py
+MOVEMENT_ORDER = ("upgrade", "downgrade", "same", "new", "removed")
+NEAR_NEXT_TIER = Decimal("0.05")
 
 
 @dataclass(frozen=True)
@@ -26,9 +33,20 @@ class TierLine:
     total_spent: Decimal
 
 
+@dataclass(frozen=True)
+class NearCustomer:
+    """A customer within 5% of the next tier's minimums on both dimensions."""
+
+    customer_id: int
+    tier: str
+    next_tier: str
+    spend_to_next_tier: Decimal
+    transactions_to_next_tier: int
+
+
 @dataclass
 class RunSummary:
-    """Everything the summary prints."""
+    """Everything the summary and the report show."""
 
     export_path: Path
     as_of_date: str | None
@@ -37,57 +55,115 @@ class RunSummary:
     amount_checks: dict[str, int] = field(default_factory=dict)
     ingest: IngestResult | None = None
     warnings: list[str] = field(default_factory=list)
+    movements_path: Path | None = None
+    previous_as_of_date: str | None = None
+    movements: dict[str, int] = field(default_factory=dict)
+    migration: dict[tuple[str, str], int] = field(default_factory=dict)
+    near_next_tier: list[NearCustomer] = field(default_factory=list)
+    report_path: Path | None = None
+    chart_path: Path | None = None
 
     @property
     def customers(self) -> int:
         """All customers in the export."""
         return sum(line.customers for line in self.tiers)
 
-    def render(self) -> str:
-        """A short plain-text report for the terminal."""
-        lines = [f"Loyalty tiers as of {self.as_of_date or 'n/a'}"]
-        if self.ingest is not None:
-            mode = "full refresh" if self.ingest.full_refresh else "incremental"
-            took = f"{self.ingest.seconds:.1f} s"
-            lines.append(f"  rows ingested: {self.ingest.rows_loaded:,} ({mode}, {took})")
-        lines.append(f"  {'tier':<16}{'customers':>10}{'share':>8}{'total spent':>20}")
-        total = self.customers or 1
-        for line in self.tiers:
-            lines.append(
-                f"  {line.tier:<16}{line.customers:>10,}{line.customers / total:>8.1%}"
-                f"{line.total_spent:>20,.2f}"
-            )
-        lines.append(f"  {'all':<16}{self.customers:>10,}")
-        if self.exclusions:
-            shown = ", ".join(f"{k} {v:,}" for k, v in self.exclusions.items())
-            lines.append(f"  transactions not counted: {shown}")
-        if self.amount_checks:
-            shown = ", ".join(f"{k} {v:,}" for k, v in self.amount_checks.items())
-            lines.append(f"  amounts of counted transactions: {shown}")
-        for warning in self.warnings:
-            lines.append(f"  warning: {warning}")
-        lines.append(f"  export: {self.export_path}")
-        return "\n".join(lines)
+    def ingest_line(self) -> str | None:
+        """``rows ingested: N (mode, seconds)``, or None when nothing was ingested."""
+        if self.ingest is None:
+            return None
+        mode = "full refresh" if self.ingest.full_refresh else "incremental"
+        return f"rows ingested: {self.ingest.rows_loaded:,} ({mode}, {self.ingest.seconds:.1f} s)"
+
+    def exclusions_line(self) -> str | None:
+        """``transactions not counted: reason N, ...`` (every reason, zero included)."""
+        if not self.exclusions:
+            return None
+        return "transactions not counted: " + ", ".join(
+            f"{k} {v:,}" for k, v in self.exclusions.items()
+        )
+
+    def amount_checks_line(self) -> str | None:
+        """``amounts of counted transactions: check N, ...`` (NULLs, refunds, zeros)."""
+        if not self.amount_checks:
+            return None
+        return "amounts of counted transactions: " + ", ".join(
+            f"{k} {v:,}" for k, v in self.amount_checks.items()
+        )
+
+    def movements_line(self) -> str | None:
+        """``movements since DATE: upgrade N, ...``, or None without a movements export."""
+        if not self.movements:
+            return None
+        since = self.previous_as_of_date or "none (first as-of date in the history)"
+        counts = ", ".join(f"{k} {self.movements.get(k, 0):,}" for k in MOVEMENT_ORDER)
+        return f"movements since {since}: {counts}"
+
+    def path_lines(self) -> list[str]:
+        """Where the outputs are: ``export: PATH`` and the movements and report files."""
+        lines = [f"  export: {self.export_path}"]
+        if self.movements_path is not None:
+            lines.append(f"  movements: {self.movements_path}")
+        if self.report_path is not None:
+            lines.append(f"  report: {self.report_path} (chart: {self.chart_path})")
+        return lines
+
+
+def is_near_next_tier(
+    total_spent: Decimal,
+    transaction_count: int,
+    spend_to_next: Decimal | None,
+    transactions_to_next: int | None,
+    share: Decimal = NEAR_NEXT_TIER,
+) -> bool:
+    """Whether a customer is within ``share`` of the next tier's minimums on both dimensions.
+
+    The export carries the gaps, not the next tier's minimums; when a gap is positive the
+    minimum is ``value + gap``, when it is 0 the dimension is already met. Tiers need both
+    dimensions, so both must be close: 1 transaction short of a 5-transaction tier is 20% away.
+    """
+    if spend_to_next is None or transactions_to_next is None:
+        return False  # top tier: nothing to reach
+    spend_close = spend_to_next <= share * (total_spent + spend_to_next)
+    count_close = Decimal(transactions_to_next) <= share * (
+        transaction_count + transactions_to_next
+    )
+    return spend_close and count_close
 
 
 def read_summary(export: Path, warehouse_schema_dir: Path | None = None) -> RunSummary:
-    """Summarise the published export (and the exclusions table, when its files are found)."""
-    table = pq.read_table(
-        export, columns=["loyalty_tier", "tier_rank", "total_spent", "as_of_date"]
-    )
+    """Summarise the published exports (and the exclusions table, when its files are found)."""
+    table = pq.read_table(export)
     counts: Counter[tuple[str, int]] = Counter()
     spend: dict[tuple[str, int], Decimal] = {}
     as_of: str | None = None
+    near: list[NearCustomer] = []
     for row in table.to_pylist():
         key = (row["loyalty_tier"], row["tier_rank"])
         counts[key] += 1
         spend[key] = spend.get(key, Decimal(0)) + row["total_spent"]
         as_of = as_of or str(row["as_of_date"])
+        if is_near_next_tier(
+            row["total_spent"],
+            row["transaction_count"],
+            row.get("spend_to_next_tier"),
+            row.get("transactions_to_next_tier"),
+        ):
+            near.append(
+                NearCustomer(
+                    row["customer_id"],
+                    row["loyalty_tier"],
+                    row["next_tier"],
+                    row["spend_to_next_tier"],
+                    row["transactions_to_next_tier"],
+                )
+            )
     tiers = [
         TierLine(tier, rank, counts[(tier, rank)], spend[(tier, rank)])
         for tier, rank in sorted(counts, key=lambda key: -key[1])
     ]
-    summary = RunSummary(export_path=export, as_of_date=as_of, tiers=tiers)
+    near.sort(key=lambda c: (c.spend_to_next_tier, c.transactions_to_next_tier, c.customer_id))
+    summary = RunSummary(export_path=export, as_of_date=as_of, tiers=tiers, near_next_tier=near)
     if warehouse_schema_dir is not None:
         summary.exclusions = _counts(
             warehouse_schema_dir / "loyalty_exclusions", "exclusion_reason"
@@ -95,6 +171,9 @@ def read_summary(export: Path, warehouse_schema_dir: Path | None = None) -> RunS
         summary.amount_checks = _counts(
             warehouse_schema_dir / "loyalty_amount_checks", "check_name"
         )
+    movements = export.parent / MOVEMENTS_FILE_NAME
+    if movements.exists():
+        read_movements(summary, movements)
     return summary
 
 
@@ -103,3 +182,15 @@ def _counts(table_dir: Path, key: str) -> dict[str, int]:
     if not table_dir.is_dir():
         return {}
     return {row[key]: int(row["transaction_count"]) for row in pq.read_table(table_dir).to_pylist()}
+
+
+def read_movements(summary: RunSummary, path: Path) -> None:
+    """Add the movement counts and the from -> to matrix of the movements export."""
+    summary.movements_path = path
+    for row in pq.read_table(path).to_pylist():
+        summary.movements[row["movement"]] = summary.movements.get(row["movement"], 0) + 1
+        previous = row["previous_as_of_date"]
+        if isinstance(previous, dt.date):
+            summary.previous_as_of_date = previous.isoformat()
+        pair = (row["previous_tier"] or "(new)", row["loyalty_tier"] or "(removed)")
+        summary.migration[pair] = summary.migration.get(pair, 0) + 1

@@ -6,14 +6,16 @@
     met (inclusive). The lowest-ranked tier is the catch-all: it applies to everyone else,
     including customers with zero or negative spend, whatever its own minimums say.
     The seed is joined in SQL via ref(), so lineage shows seed -> tiers and no threshold value is
-    ever pasted into SQL text.
+    ever pasted into SQL text. `thresholds` swaps in another relation with the seed's columns:
+    only the what-if command does that, to try proposed thresholds without loading them.
 -#}
 {#- Not dispatched: the same SQL means the same on Spark and Databricks (ANSI or not). -#}
 {% macro assign_loyalty_tier(
     customers,
     customer_key='customer_id',
     total_spent='total_spent',
-    transaction_count='transaction_count'
+    transaction_count='transaction_count',
+    thresholds=none
 ) %}
     select
         ranked.{{ customer_key }},
@@ -36,7 +38,7 @@
                 min_total_spent,
                 min_transaction_count,
                 tier_rank = min(tier_rank) over () as is_catch_all
-            from {{ ref('tier_thresholds') }}
+            from {{ thresholds if thresholds else ref('tier_thresholds') }}
         ) as thresholds
             on (
                 candidates.{{ total_spent }} >= thresholds.min_total_spent

@@ -1,16 +1,19 @@
-"""Export the published tiers as a Parquet dataset for marketing and BI.
+"""Export the published tiers and this run's tier movements as Parquet datasets.
 
-The export is never partial. The new dataset is written to a fresh version folder beside the
-export and its row count checked; only then do readers get switched to it:
+Two datasets: the tiers (``LOYALTY_EXPORT_PATH``, for marketing and BI) and the movements
+(``loyalty_tier_movements.parquet`` next to it, the feed for tier-change notifications). Neither
+is ever partial. Each new dataset is written to a fresh version folder beside its path and its
+row count checked; only then do readers get switched to it:
 
-* locally (``export_publish: symlink``) the export path is a symbolic link, swapped in one
-  atomic ``rename``: readers simply read the export path;
+* locally (``export_publish: symlink``) each path is a symbolic link, swapped in one atomic
+  ``rename``, and only once *both* versions are complete: readers simply read the paths;
 * on Databricks (``export_publish: pointer``; Unity Catalog volumes have no symbolic links and no
-  atomic folder rename) a small JSON pointer file ``<export path>.current.json`` is written to a
-  temporary name and renamed over the old one. Readers read the pointer, then the folder it names.
+  atomic folder rename) a small JSON pointer file ``<path>.current.json`` per dataset is written
+  to a temporary name and renamed over the old one. Readers read the pointer, then the folder.
 
-A run that fails at any point leaves the previous export exactly as it was. The previous version
-is kept until the next publish so a reader that opened it mid-switch can finish.
+A run that fails at any point before the switch leaves the previous exports exactly as they
+were. The previous version is kept until the next publish so a reader that opened it mid-switch
+can finish.
 """
 
 import datetime
@@ -27,7 +30,23 @@ EXPORT_COLUMNS = [
     "tier_rank",
     "as_of_date",
     "qualifying_start_date",
+    "next_tier",
+    "spend_to_next_tier",
+    "transactions_to_next_tier",
+    "spend_above_tier_minimum",
+    "transactions_above_tier_minimum",
 ]
+MOVEMENT_COLUMNS = [
+    "customer_id",
+    "as_of_date",
+    "previous_as_of_date",
+    "previous_tier",
+    "previous_tier_rank",
+    "loyalty_tier",
+    "tier_rank",
+    "movement",
+]
+MOVEMENTS_FILE_NAME = "loyalty_tier_movements.parquet"
 KEEP_VERSIONS = 2
 
 
@@ -101,15 +120,26 @@ def _prune(target):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def publish_parquet(frame, export_path):
-    """Write ``frame`` as the Parquet dataset at ``export_path``, atomically."""
-    target = os.path.abspath(export_path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    expected_rows = frame.count()
-    version = _write_version(frame, target, expected_rows)
-    _swap(target, version)
-    _prune(target)
-    return target
+def publish_parquet(datasets):
+    """Publish each ``(frame, path)`` as the Parquet dataset at ``path``, atomically.
+
+    Every version is written and checked before the first swap, so a failure while writing any
+    of them leaves all the published datasets untouched.
+    """
+    staged = []
+    try:
+        for frame, path in datasets:
+            target = os.path.abspath(path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            staged.append((target, _write_version(frame, target, frame.count())))
+    except BaseException:
+        for _, version in staged:
+            shutil.rmtree(version, ignore_errors=True)
+        raise
+    for target, version in staged:
+        _swap(target, version)
+        _prune(target)
+    return [target for target, _ in staged]
 
 
 def pointer_path(export_path):
@@ -196,14 +226,20 @@ def publish_parquet_pointer(frame, export_path, require_volume=True):
 
 def model(dbt, session):
     tiers = dbt.ref("customer_loyalty_tiers").select(*EXPORT_COLUMNS)
+    movements = dbt.ref("loyalty_tier_movements").select(*MOVEMENT_COLUMNS)
     export_path = dbt.config.meta_get("export_path")
     if not export_path:
         raise ValueError("loyalty_tiers_export needs meta.export_path (LOYALTY_EXPORT_PATH)")
+    export_dir = os.path.dirname(os.path.abspath(export_path))
+    movements_path = os.path.join(export_dir, MOVEMENTS_FILE_NAME)
     publish = dbt.config.meta_get("export_publish", "symlink")
     if publish == "pointer":
         publish_parquet_pointer(tiers, export_path)
+        publish_parquet_pointer(
+            movements, os.path.join(os.path.dirname(export_path), MOVEMENTS_FILE_NAME)
+        )
     elif publish == "symlink":
-        publish_parquet(tiers, export_path)
+        publish_parquet([(tiers, export_path), (movements, movements_path)])
     else:
         raise ValueError(f"meta.export_publish must be 'symlink' or 'pointer', got {publish!r}")
     return tiers

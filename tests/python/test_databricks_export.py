@@ -172,8 +172,8 @@ def test_databricks_export_must_live_on_an_existing_volume(path: str, message: s
 
 def test_local_symlink_swap_still_publishes_at_the_export_path(tmp_path: Path) -> None:
     target = tmp_path / "exports" / "loyalty_tiers.parquet"
-    export.publish_parquet(FakeFrame(tiers(2)), str(target))
-    export.publish_parquet(FakeFrame(tiers(4)), str(target))
+    export.publish_parquet([(FakeFrame(tiers(2)), str(target))])
+    export.publish_parquet([(FakeFrame(tiers(4)), str(target))])
     assert target.is_symlink()
     assert pq.read_table(target).num_rows == 4
 
@@ -196,9 +196,12 @@ class FakeDbt:
         self.config = FakeConfig(meta)
 
     def ref(self, name: str) -> FakeFrame:
-        """The upstream model: one customer."""
-        assert name == "customer_loyalty_tiers"
-        columns = {column: [1] for column in export.EXPORT_COLUMNS}
+        """The upstream models: one customer, one movement."""
+        names = {
+            "customer_loyalty_tiers": export.EXPORT_COLUMNS,
+            "loyalty_tier_movements": export.MOVEMENT_COLUMNS,
+        }
+        columns = {column: [1] for column in names[name]}
         return FakeFrame(pa.table(columns))
 
 
@@ -214,13 +217,24 @@ def test_model_publishes_the_way_the_target_says(
     monkeypatch: pytest.MonkeyPatch, publish: str | None, called: str
 ) -> None:
     calls: list[tuple[str, str]] = []
-    for name in ("publish_parquet_pointer", "publish_parquet"):
-        monkeypatch.setattr(export, name, lambda frame, path, name=name: calls.append((name, path)))
+    monkeypatch.setattr(
+        export,
+        "publish_parquet_pointer",
+        lambda frame, path: calls.append(("publish_parquet_pointer", path)),
+    )
+    monkeypatch.setattr(
+        export,
+        "publish_parquet",
+        lambda datasets: calls.extend(("publish_parquet", path) for _, path in datasets),
+    )
     meta = {"export_path": "/Volumes/c/s/v/loyalty_tiers.parquet"}
     if publish is not None:
         meta["export_publish"] = publish
     returned = export.model(FakeDbt(meta), None)
-    assert calls == [(called, "/Volumes/c/s/v/loyalty_tiers.parquet")]
+    assert calls == [
+        (called, "/Volumes/c/s/v/loyalty_tiers.parquet"),
+        (called, "/Volumes/c/s/v/loyalty_tier_movements.parquet"),
+    ]
     assert returned.count() == 1
 
 

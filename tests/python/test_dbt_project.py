@@ -124,3 +124,44 @@ def test_invalid_setting_stops_the_run_naming_it(
     done, _ = dbt_parse(tmp_path, **{variable: value})
     assert done.returncode != 0
     assert message in done.stdout
+
+
+def test_exposures_reach_back_to_the_mysql_source(manifest: dict[str, Any]) -> None:
+    """Lineage for BI: each consumer is described, owned, and traces back to MySQL."""
+    nodes = {**manifest["nodes"], **manifest["sources"]}
+
+    def upstream(node_id: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [node_id]
+        while todo:
+            for parent in nodes.get(todo.pop(), {}).get("depends_on", {}).get("nodes", []):
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        return seen
+
+    exposures = manifest["exposures"]
+    assert set(exposures) == {
+        "exposure.loyalty_tiers.marketing_tier_export",
+        "exposure.loyalty_tiers.loyalty_bi_dashboard",
+    }
+    for exposure_id, exposure in exposures.items():
+        assert exposure["description"].strip(), exposure_id
+        assert exposure["owner"]["email"], exposure_id
+        lineage = set(exposure["depends_on"]["nodes"])
+        for parent in list(lineage):
+            lineage |= upstream(parent)
+        assert "source.loyalty_tiers.mysql.transactions" in lineage, exposure_id
+        assert "seed.loyalty_tiers.tier_thresholds" in lineage, exposure_id
+    marketing = exposures["exposure.loyalty_tiers.marketing_tier_export"]
+    assert "model.loyalty_tiers.loyalty_tiers_export" in marketing["depends_on"]["nodes"]
+
+
+def test_history_is_partitioned_by_as_of_date_and_survives_full_refresh(
+    manifest: dict[str, Any],
+) -> None:
+    history = manifest["nodes"]["model.loyalty_tiers.loyalty_tier_history"]["config"]
+    assert history["materialized"] == "incremental"
+    assert history["incremental_strategy"] == "insert_overwrite"
+    assert history["partition_by"] == ["as_of_date"]
+    assert history["full_refresh"] is False

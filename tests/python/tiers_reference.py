@@ -31,12 +31,17 @@ class Threshold:
 
 @dataclass(frozen=True)
 class Expected:
-    """The tier the rules give one customer."""
+    """The tier the rules give one customer, and why (the next tier and the gaps)."""
 
     total_spent: Decimal
     transaction_count: int
     tier: str
     rank: int
+    next_tier: str | None = None
+    spend_to_next_tier: Decimal | None = None
+    transactions_to_next_tier: int | None = None
+    spend_above_tier_minimum: Decimal = Decimal(0)
+    transactions_above_tier_minimum: int = 0
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -96,5 +101,33 @@ def expected_tiers(
     for cid in known:
         total, n = spent[cid], count[cid]
         tier = next((t for t in by_rank if total >= t.min_spent and n >= t.min_count), catch_all)
-        result[cid] = Expected(total, n, tier.name, tier.rank)
+        above = [t for t in thresholds if t.rank > tier.rank]
+        up = min(above, key=lambda t: t.rank) if above else None
+        result[cid] = Expected(
+            total,
+            n,
+            tier.name,
+            tier.rank,
+            next_tier=up.name if up else None,
+            spend_to_next_tier=max(up.min_spent - total, Decimal("0.00")) if up else None,
+            transactions_to_next_tier=max(up.min_count - n, 0) if up else None,
+            spend_above_tier_minimum=total - tier.min_spent,
+            transactions_above_tier_minimum=n - tier.min_count,
+        )
     return result
+
+
+def expected_movements(
+    previous: dict[int, Expected], current: dict[int, Expected]
+) -> dict[int, str]:
+    """Movement per customer between two as-of dates, as documented in the README."""
+    moves = {}
+    for cid in previous.keys() | current.keys():
+        if cid not in current:
+            moves[cid] = "removed"
+        elif cid not in previous:
+            moves[cid] = "new"
+        else:
+            before, after = previous[cid].rank, current[cid].rank
+            moves[cid] = "upgrade" if after > before else "downgrade" if after < before else "same"
+    return moves
