@@ -25,7 +25,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingest.config import ConfigError, SourceConfig, _int_setting
-from ingest.source import SourceSchemaError, transactions_resource
+from ingest.source import BACKENDS, SourceSchemaError, transactions_resource
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,16 @@ def build_pipeline(home: Path) -> dlt.Pipeline:
     )
 
 
+def ingest_backend(env: Mapping[str, str]) -> str:
+    """``LOYALTY_INGEST_BACKEND``: ``connectorx`` (default) or ``pyarrow``."""
+    raw = env.get("LOYALTY_INGEST_BACKEND", "").strip().lower() or BACKENDS[0]
+    if raw not in BACKENDS:
+        raise ConfigError(
+            f"LOYALTY_INGEST_BACKEND must be one of {', '.join(BACKENDS)}, got {raw!r}"
+        )
+    return raw
+
+
 def run_ingest(
     config: SourceConfig,
     home: Path,
@@ -148,7 +158,8 @@ def run_ingest(
         config: The MySQL source.
         home: ``LOYALTY_HOME`` (absolute).
         full_refresh: Drop the lake table and the incremental state first, then reload all rows.
-        env: Variables for tunables (``LOYALTY_INGEST_CHUNK_SIZE``); ``os.environ`` if omitted.
+        env: Variables for tunables (``LOYALTY_INGEST_CHUNK_SIZE``, ``LOYALTY_INGEST_BACKEND``);
+            ``os.environ`` if omitted.
 
     Returns:
         What was loaded.
@@ -162,6 +173,7 @@ def run_ingest(
         os.environ.setdefault(key, value)
     try:
         chunk_size = _int_setting(settings, "LOYALTY_INGEST_CHUNK_SIZE", 100_000)
+        backend = ingest_backend(settings)
     except ConfigError as exc:
         raise IngestError(str(exc)) from None
     home.mkdir(parents=True, exist_ok=True)
@@ -169,7 +181,7 @@ def run_ingest(
     started = time.monotonic()
     log.info("ingest: reading %s (full_refresh=%s)", config.describe(), full_refresh)
     try:
-        resource = transactions_resource(config, chunk_size=chunk_size)
+        resource = transactions_resource(config, chunk_size=chunk_size, backend=backend)
         pipeline = build_pipeline(home)
         run_kwargs: dict[str, Any] = {"loader_file_format": "parquet"}
         if full_refresh:
