@@ -189,7 +189,17 @@ def run_ingest(
         info = pipeline.run(resource, **run_kwargs)
     except SourceSchemaError as exc:
         raise IngestError(f"cannot ingest {config.describe()}: {exc}") from None
-    except Exception as exc:
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not _is_panic(exc):
+            raise  # KeyboardInterrupt, SystemExit: not ours to translate
+        if _is_panic(exc):
+            # ConnectorX reports an unreadable value (e.g. a 0000-00-00 date) as a Rust panic,
+            # a BaseException that "except Exception" would let through as a raw traceback.
+            raise IngestError(
+                f"cannot ingest {config.describe()}: ConnectorX could not read a value "
+                f"({_describe_failure(exc, config)}). Fix the row in MySQL, or read with "
+                "LOYALTY_INGEST_BACKEND=pyarrow (which reads a zero date as NULL)."
+            ) from None
         schema_error = _find(exc, SourceSchemaError)
         if schema_error is not None:
             raise IngestError(f"cannot ingest {config.describe()}: {schema_error}") from None
@@ -212,6 +222,21 @@ def run_ingest(
     seconds = time.monotonic() - started
     log.info("ingest: %d rows loaded into %s in %.1f s", rows, lake_dir(home), seconds)
     return IngestResult(rows, load_id, lake_dir(home), seconds, full_refresh)
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything in its chain is pyo3's ``PanicException`` (from ConnectorX).
+
+    Matched by name: ``pyo3_runtime`` only exists once a Rust extension has been loaded.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if type(current).__name__ == "PanicException":
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

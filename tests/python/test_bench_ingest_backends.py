@@ -17,7 +17,7 @@ import pytest
 
 from ingest.pipeline import IngestError, lake_dir, run_ingest
 from ingest.source import BACKENDS, LAKE_SCHEMA, to_lake_schema
-from tests.python.conftest import SourceDatabase
+from tests.python.conftest import SourceDatabase, connect
 from tests.python.test_ingest import EDGE_ROWS, lake_rows
 
 LAKE_FILE_SCHEMA = LAKE_SCHEMA.append(
@@ -92,3 +92,21 @@ def test_unknown_backend_is_a_named_configuration_error(
 ) -> None:
     with pytest.raises(IngestError, match="LOYALTY_INGEST_BACKEND must be one of"):
         run_ingest(database.config, home, env=env_for("pandas"))
+
+
+def test_zero_date_fails_connectorx_with_a_message_and_pyarrow_reads_null(
+    database: SourceDatabase, home: Path, tmp_path: Path
+) -> None:
+    conn = connect(database.name)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("set session sql_mode = ''")  # the only way a zero date gets in
+        cursor.execute("insert into transactions values (1, 1, '0000-00-00', 1.00)")
+        conn.commit()
+    finally:
+        conn.close()
+    database.insert([(2, 1, dt.date(2025, 1, 1), Decimal("2.00"))])
+    with pytest.raises(IngestError, match="LOYALTY_INGEST_BACKEND=pyarrow"):
+        run_ingest(database.config, home, env=env_for("connectorx"))
+    fallback = run_ingest(database.config, tmp_path / "other", env=env_for("pyarrow"))
+    assert fallback.rows_loaded == 2
