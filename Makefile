@@ -60,7 +60,7 @@ docs: $(STAMP) ## generate and serve the dbt docs site (lineage) on :8080
 N ?= 1000000
 REPEAT ?= 3
 bench: $(STAMP) ## benchmark ours vs peers and floors on N generated rows (N=1000000 REPEAT=3)
-	$(BIN)/python -m bench.run --rows $(N) --repeat $(REPEAT) $(if $(SKIP_GENERATE),--skip-generate)
+	$(BIN)/python -m bench.run --rows $(N) --repeat $(REPEAT) $(if $(REPEAT_SLOW),--repeat-slow $(REPEAT_SLOW)) $(if $(SKIP_GENERATE),--skip-generate)
 
 clean: ## remove local state (.loyalty/), exports and dbt artifacts (not the venv)
 	rm -rf .loyalty exports target logs

@@ -50,11 +50,18 @@ class Step:
 def combine(key: str, label: str, parts: Sequence[Step]) -> Step:
     """A step made of sequential parts (ingest then dbt): seconds add, memory is the max.
 
-    Repetition ``i`` of the result is the sum of repetition ``i`` of every part.
+    With equal repetitions, run ``i`` of the result is the sum of run ``i`` of every part. When
+    the parts were repeated a different number of times (the slow dbt steps fewer), the result
+    is one run: the sum of the parts' medians, with the largest peak of each.
     """
-    runs = min(len(p.seconds) for p in parts)
     combined = Step(key, label, rows=parts[0].rows)
-    for i in range(runs):
+    counts = {len(p.seconds) for p in parts}
+    if len(counts) > 1:
+        combined.seconds.append(sum(p.median_s for p in parts))
+        combined.peak_rss.append(max(max(p.peak_rss) for p in parts))
+        combined.load.append((parts[0].load[0][0], parts[-1].load[-1][1]))
+        return combined
+    for i in range(counts.pop()):
         combined.seconds.append(sum(p.seconds[i] for p in parts))
         combined.peak_rss.append(max(p.peak_rss[i] for p in parts))
         combined.load.append((parts[0].load[i][0], parts[-1].load[i][1]))

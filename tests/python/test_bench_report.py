@@ -40,6 +40,14 @@ def test_combined_phases_add_per_run_and_keep_the_max_memory() -> None:
     assert full.peak_rss == [2 * GIB, GIB, GIB]
 
 
+def test_parts_repeated_unequally_combine_as_the_sum_of_medians() -> None:
+    ingest = step("ingest", [1.0, 9.0, 2.0], [GIB, 2 * GIB, GIB])
+    build = step("build", [30.0], [GIB])
+    full = combine("full", "full", [ingest, build])
+    assert full.seconds == [32.0]
+    assert full.peak_rss == [2 * GIB]
+
+
 def test_ratio_and_rendered_speed_up() -> None:
     ours, peer = step("ours", [10.0]), step("peer", [50.0])
     assert ratio(ours, peer) == 0.2
