@@ -10,7 +10,7 @@ export LOYALTY_HOME ?= $(CURDIR)/.loyalty
 export SPARK_CONF_DIR ?= $(CURDIR)/conf
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: help venv run demo ingest build test test-fast lint format docs clean
+.PHONY: help venv run demo ingest build test test-fast lint format docs bench clean
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,11 @@ test-fast: $(STAMP) ## pytest without the slow end-to-end runs
 docs: $(STAMP) ## generate and serve the dbt docs site (lineage) on :8080
 	$(BIN)/loyalty build docs generate
 	$(BIN)/python -m http.server 8080 --bind 127.0.0.1 --directory $(LOYALTY_HOME)/dbt/target
+
+N ?= 1000000
+REPEAT ?= 3
+bench: $(STAMP) ## benchmark ours vs peers and floors on N generated rows (N=1000000 REPEAT=3)
+	$(BIN)/python -m bench.run --rows $(N) --repeat $(REPEAT) $(if $(REPEAT_SLOW),--repeat-slow $(REPEAT_SLOW)) $(if $(SKIP_GENERATE),--skip-generate)
 
 clean: ## remove local state (.loyalty/), exports and dbt artifacts (not the venv)
 	rm -rf .loyalty exports target logs

@@ -29,7 +29,7 @@ from dlt.common.pipeline import LoadInfo
 
 from ingest import destination as destinations
 from ingest.config import ConfigError, SourceConfig, _int_setting
-from ingest.source import SourceSchemaError, transactions_resource
+from ingest.source import BACKENDS, SourceSchemaError, transactions_resource
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,16 @@ def build_pipeline(home: Path, env: Mapping[str, str] | None = None) -> dlt.Pipe
     )
 
 
+def ingest_backend(env: Mapping[str, str]) -> str:
+    """``LOYALTY_INGEST_BACKEND``: ``connectorx`` (default) or ``pyarrow``."""
+    raw = env.get("LOYALTY_INGEST_BACKEND", "").strip().lower() or BACKENDS[0]
+    if raw not in BACKENDS:
+        raise ConfigError(
+            f"LOYALTY_INGEST_BACKEND must be one of {', '.join(BACKENDS)}, got {raw!r}"
+        )
+    return raw
+
+
 def run_ingest(
     config: SourceConfig,
     home: Path,
@@ -161,7 +171,8 @@ def run_ingest(
         config: The MySQL source.
         home: ``LOYALTY_HOME`` (absolute).
         full_refresh: Drop the lake table and the incremental state first, then reload all rows.
-        env: Variables for tunables (``LOYALTY_INGEST_CHUNK_SIZE``); ``os.environ`` if omitted.
+        env: Variables for tunables (``LOYALTY_INGEST_CHUNK_SIZE``, ``LOYALTY_INGEST_BACKEND``);
+            ``os.environ`` if omitted.
 
     Returns:
         What was loaded.
@@ -178,6 +189,7 @@ def run_ingest(
         attempts = _int_setting(settings, "LOYALTY_INGEST_ATTEMPTS", 3)
         backoff_s = float(_int_setting(settings, "LOYALTY_INGEST_BACKOFF_MS", 1000, 0)) / 1000
         kind = destinations.destination_kind(settings)
+        backend = ingest_backend(settings)
     except ConfigError as exc:
         raise IngestError(str(exc)) from None
     home.mkdir(parents=True, exist_ok=True)
@@ -190,16 +202,31 @@ def run_ingest(
         raise IngestError(f"cannot load into {kind}: {destinations.redact(str(exc))}") from None
     rows = _finish_interrupted_load(pipeline, config)
     info = None
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
-            info = _extract_and_load(pipeline, config, chunk_size, full_refresh)
+            info = _extract_and_load(pipeline, config, chunk_size, full_refresh, backend)
             break
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and not _is_panic(exc):
+                raise  # KeyboardInterrupt, SystemExit: not ours to translate
             schema_error = _find(exc, SourceSchemaError)
             if schema_error is not None:
                 raise IngestError(f"cannot ingest {config.describe()}: {schema_error}") from None
             reason = _describe_failure(exc, config)
-            if attempt == attempts or not _is_transient(exc):
+            if _is_panic(exc) and backend == "connectorx":
+                # ConnectorX reports a value it cannot read (a 0000-00-00 date) as a Rust panic
+                # before anything is written. The pyarrow backend reads such a date as NULL, so
+                # the row is excluded and counted downstream instead of failing the run.
+                log.warning(
+                    "ingest: ConnectorX could not read a value (%s); reading with pyarrow", reason
+                )
+                backend = "pyarrow"
+                attempt -= 1
+                rows += _finish_interrupted_load(pipeline, config)
+                continue
+            if attempt >= attempts or not _is_transient(exc):
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 raise IngestError(f"cannot ingest {config.describe()}{tries}: {reason}") from None
             delay = backoff_s * 2 ** (attempt - 1)
@@ -276,14 +303,33 @@ def _finish_interrupted_load(pipeline: dlt.Pipeline, config: SourceConfig) -> in
 
 
 def _extract_and_load(
-    pipeline: dlt.Pipeline, config: SourceConfig, chunk_size: int, full_refresh: bool
+    pipeline: dlt.Pipeline,
+    config: SourceConfig,
+    chunk_size: int,
+    full_refresh: bool,
+    backend: str,
 ) -> LoadInfo:
-    resource = transactions_resource(config, chunk_size=chunk_size)
+    resource = transactions_resource(config, chunk_size=chunk_size, backend=backend)
     run_kwargs: dict[str, Any] = {"loader_file_format": "parquet"}
     if full_refresh:
         run_kwargs["refresh"] = "drop_sources"
     info: LoadInfo = pipeline.run(resource, **run_kwargs)
     return info
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything in its chain is pyo3's ``PanicException`` (from ConnectorX).
+
+    Matched by name: ``pyo3_runtime`` only exists once a Rust extension has been loaded.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if type(current).__name__ == "PanicException":
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

@@ -1,7 +1,19 @@
 """The dlt resource for MySQL ``transactions``: exact types, incremental by primary key.
 
-The resource is dlt's own ``sql_table`` with the pyarrow backend, so ``amount`` arrives as
-``decimal128(10, 2)`` and stays exact all the way into the lake. The reflected table is checked
+The resource is dlt's own ``sql_table``. Two table backends read the rows
+(``LOYALTY_INGEST_BACKEND``):
+
+- ``connectorx`` (default): ConnectorX streams Arrow batches from MySQL in native code, several
+  times faster than a Python driver and with flat memory. It returns ``int32`` ids and
+  ``decimal128(38, 10)`` amounts, so every batch is cast to :data:`LAKE_SCHEMA` before dlt writes
+  it; the cast is *safe* (a value that would lose a digit raises instead of rounding).
+- ``pyarrow``: rows through mysql-connector-python (the documented driver), converted to Arrow by
+  dlt. Slower, and the ``mysql+mysqlconnector`` dialect buffers the whole result in memory.
+
+Either way every lake file carries exactly :data:`LAKE_SCHEMA` (``decimal128(10, 2)`` amounts,
+``int64`` ids), so Spark reads files written by either backend side by side. Reflection, the
+schema check and every error message use mysql-connector-python with its timeouts in both
+cases. The reflected table is checked
 against the schema the lake and the dbt models are built for *before* a single row is read: a
 column that changed type (``amount`` widened to ``DECIMAL(12,2)`` or turned into text) stops the
 run with a message naming the column, instead of writing Parquet files Spark cannot read beside
@@ -14,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dlt
+import pyarrow as pa
 import sqlalchemy as sa
 from dlt.extract.resource import DltResource
 from dlt.sources.sql_database import sql_table
@@ -22,6 +35,19 @@ from ingest.config import SourceConfig
 
 LAKE_COLUMNS = ("transaction_id", "customer_id", "transaction_date", "amount")
 """The source columns the lake carries; other columns in MySQL are ignored, never a crash."""
+
+LAKE_SCHEMA = pa.schema(
+    [
+        pa.field("transaction_id", pa.int64(), nullable=False),
+        pa.field("customer_id", pa.int64()),
+        pa.field("transaction_date", pa.date32()),
+        pa.field("amount", pa.decimal128(10, 2)),
+    ]
+)
+"""The physical types of every lake file, whichever backend read the rows."""
+
+BACKENDS = ("connectorx", "pyarrow")
+"""Table backends ``LOYALTY_INGEST_BACKEND`` accepts; the first is the default."""
 
 
 class SourceSchemaError(RuntimeError):
@@ -86,7 +112,20 @@ def check_table_schema(table: sa.Table) -> None:
         )
 
 
-def transactions_resource(config: SourceConfig, chunk_size: int = 100_000) -> DltResource:
+def to_lake_schema(batch: pa.Table) -> pa.Table:
+    """Cast one Arrow batch to :data:`LAKE_SCHEMA`, refusing any lossy value.
+
+    ConnectorX hands MySQL ``INT`` as ``int32`` and ``DECIMAL(10,2)`` as ``decimal128(38, 10)``.
+    A safe cast rescales exactly and raises ``ArrowInvalid`` if a value would lose a digit or not
+    fit, so the lake never holds a rounded amount.
+    """
+    columns = [batch.column(field.name).cast(field.type, safe=True) for field in LAKE_SCHEMA]
+    return pa.Table.from_arrays(columns, schema=LAKE_SCHEMA)
+
+
+def transactions_resource(
+    config: SourceConfig, chunk_size: int = 100_000, backend: str = BACKENDS[0]
+) -> DltResource:
     """Build the ``transactions`` resource: append-only, incremental on ``transaction_id``.
 
     An id cursor reads exactly the new rows by a primary-key range scan. It cannot see UPDATEs
@@ -95,6 +134,7 @@ def transactions_resource(config: SourceConfig, chunk_size: int = 100_000) -> Dl
     Args:
         config: Connection settings (timeouts included).
         chunk_size: Rows per Arrow batch; memory per batch grows with it.
+        backend: ``connectorx`` or ``pyarrow`` (see the module docstring).
 
     Returns:
         The dlt resource, reflected and schema-checked (connection errors raise here).
@@ -104,10 +144,17 @@ def transactions_resource(config: SourceConfig, chunk_size: int = 100_000) -> Dl
         connect_args=config.connect_args(),
         pool_pre_ping=True,
     )
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    backend_kwargs: dict[str, object] = {}
+    if backend == "connectorx":
+        # A stream of batches of chunk_size rows: memory stays flat as the table grows.
+        backend_kwargs = {"return_type": "arrow_stream", "batch_size": chunk_size}
     resource: DltResource = sql_table(
         credentials=engine,
         table=config.table,
-        backend="pyarrow",
+        backend=backend,  # type: ignore[arg-type]
+        backend_kwargs=backend_kwargs,
         chunk_size=chunk_size,
         reflection_level="full_with_precision",
         included_columns=list(LAKE_COLUMNS),
@@ -116,4 +163,4 @@ def transactions_resource(config: SourceConfig, chunk_size: int = 100_000) -> Dl
         write_disposition="append",
         primary_key="transaction_id",
     )
-    return resource
+    return resource.add_map(to_lake_schema)

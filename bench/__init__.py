@@ -1,0 +1,1 @@
+"""Benchmark harness (issue 5): workload generator, peers, floors, meter and report."""
