@@ -28,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from loyalty.demo import TRANSACTIONS_DDL
+
 log = logging.getLogger(__name__)
 
 AS_OF_DATE = dt.date(2025, 8, 7)
@@ -37,15 +39,6 @@ FIRST_DATE = dt.date(2024, 2, 7)
 NULL_AMOUNT_SHARE = 0.10
 REFUND_SHARE = 0.01
 SEED = 20261203
-
-TRANSACTIONS_DDL = """
-create table transactions (
-    transaction_id int primary key,
-    customer_id int,
-    transaction_date date,
-    amount decimal(10, 2)
-)
-"""
 
 SCHEMA = pa.schema(
     [

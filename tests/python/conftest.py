@@ -16,6 +16,7 @@ import mysql.connector
 import pytest
 
 from ingest.config import PROJECT_DIR, SourceConfig
+from loyalty.demo import TRANSACTIONS_DDL
 
 DB_HOST = os.environ.get("TEST_DB_HOST", "127.0.0.1")
 DB_PORT = int(os.environ.get("TEST_DB_PORT", "3306"))
@@ -23,15 +24,6 @@ DB_USER = os.environ.get("TEST_DB_USER", "root")
 DB_PASSWORD = os.environ.get("TEST_DB_PASSWORD", "")
 
 Row = tuple[int, int | None, Any, Decimal | None]
-
-DDL = """
-create table transactions (
-    transaction_id int primary key,
-    customer_id int,
-    transaction_date date,
-    amount decimal(10, 2)
-)
-"""
 
 
 def connect(database: str | None = None) -> Any:
@@ -116,7 +108,7 @@ def create_database(prefix: str = "loyalty_t") -> SourceDatabase:
         cursor = conn.cursor()
         cursor.execute(f"create database `{name}`")
         cursor.execute(f"use `{name}`")
-        cursor.execute(DDL)
+        cursor.execute(TRANSACTIONS_DDL)
         conn.commit()
     finally:
         conn.close()

@@ -96,14 +96,14 @@ def test_refused_connection_is_retried_with_backoff_then_fails_naming_the_source
 
 
 class DelayedProxy:
-    """A TCP proxy to MariaDB that starts listening only after ``delay`` seconds.
+    """A TCP proxy to MariaDB that starts listening only once ``start`` is set.
 
     Until then the port refuses connections, like a server that is restarting.
     """
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, start: threading.Event) -> None:
         self.port = free_port()
-        self.delay = delay
+        self.start = start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
@@ -127,7 +127,7 @@ class DelayedProxy:
                     sock.shutdown(socket.SHUT_RDWR)
 
     def _serve(self) -> None:
-        time.sleep(self.delay)
+        self.start.wait(timeout=60)
         with socket.socket() as server:
             server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             server.bind(("127.0.0.1", self.port))
@@ -143,15 +143,36 @@ class DelayedProxy:
                     threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
 
+class _ComeBackAfterFirstFailure(logging.Handler):
+    """Sets ``event`` at the first "retrying in" warning: the server restarts during backoff."""
+
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying in" in record.getMessage():
+            self.event.set()
+
+
 def test_server_that_comes_back_during_backoff_is_loaded_on_retry(
     database: SourceDatabase, home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     database.insert([(1, 1, dt.date(2024, 1, 1), D("1.00")), (2, 2, dt.date(2024, 1, 2), None)])
-    with DelayedProxy(delay=0.3) as proxy, caplog.at_level(logging.WARNING):
-        config = SourceConfig(
-            host="127.0.0.1", port=proxy.port, database=database.name, user="root", password=""
-        )
-        result = run_ingest(config, home, env={"LOYALTY_INGEST_BACKOFF_MS": "1000"})
+    first_failure = threading.Event()
+    handler = _ComeBackAfterFirstFailure(first_failure)
+    logging.getLogger("ingest.pipeline").addHandler(handler)
+    try:
+        with DelayedProxy(first_failure) as proxy, caplog.at_level(logging.WARNING):
+            config = SourceConfig(
+                host="127.0.0.1", port=proxy.port, database=database.name, user="root", password=""
+            )
+            # The retry loop is the same for both backends; ConnectorX's native client does not
+            # get a connection through this little Python proxy, so pyarrow reads the rows here.
+            env = {"LOYALTY_INGEST_BACKOFF_MS": "1000", "LOYALTY_INGEST_BACKEND": "pyarrow"}
+            result = run_ingest(config, home, env=env)
+    finally:
+        logging.getLogger("ingest.pipeline").removeHandler(handler)
     assert result.rows_loaded == 2
     assert any("attempt 1/3 failed" in r.getMessage() for r in caplog.records)
 
