@@ -22,7 +22,7 @@ from rich.console import Console
 from ingest.config import ConfigError, SourceConfig, _int_setting, load_env, loyalty_home
 from ingest.destination import destination_kind
 from ingest.pipeline import IngestError, IngestResult, lake_dir, run_ingest
-from loyalty import whatif
+from loyalty import freshness, whatif
 from loyalty.backfill import BackfillError, backfill, resolve_dates
 from loyalty.build import (
     BuildError,
@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="ingest, dbt build (with tests and export), summary")
     run.add_argument("--full-refresh", action="store_true", help="reload every row from MySQL")
     run.add_argument("--skip-ingest", action="store_true", help="rebuild from the lake as it is")
+    run.add_argument(
+        "--unit-tests",
+        action="store_true",
+        help="also run dbt's unit tests (they test the SQL, not the data: CI runs them)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="build even when nothing changed since the last build (no data, code or settings)",
+    )
     demo = commands.add_parser(
         "demo", help="load the bundled sample into a demo database, then run"
     )
@@ -114,26 +124,63 @@ def _ingest(
 
 
 def _build_and_summarise(
-    env: Mapping[str, str], home: Path, ingest: IngestResult | None, dbt_args: Sequence[str]
+    env: Mapping[str, str],
+    home: Path,
+    ingest: IngestResult | None,
+    dbt_args: Sequence[str],
+    skip_unchanged: bool = False,
 ) -> None:
+    """Run dbt, then print and write the summary of what was published.
+
+    With ``skip_unchanged`` (``loyalty run`` without ``--force``), a local build whose inputs
+    all match the last successful build is skipped (:mod:`loyalty.freshness`).
+    """
     if destination_kind(env) != "local" and not env.get("DBT_TARGET"):
         # data landed in Databricks: build there too (the profile's databricks target)
         env = {**env, "DBT_TARGET": "databricks"}
     prepare_environment(env, home)
+    local = os.environ.get("DBT_TARGET", "local") == "local"
+    settings = dict(os.environ)  # before dbt and Spark add variables of their own
+    export = export_path(os.environ)
+    project = dbt_project_dir(os.environ)
+    today = dt.datetime.now(dt.UTC).date()
+    if local and skip_unchanged:
+        last = freshness.read_last_build(home)
+        current = freshness.fingerprint(settings, home, project, export, today)
+        if last is None or current is None:
+            log.info("building: no earlier build recorded for this export")
+        elif differs := freshness.changed(last.fingerprint, current):
+            log.info("building: changed since the last build: %s", ", ".join(differs))
+        else:
+            sys.stdout.write(
+                f"dbt build skipped: nothing changed since the build of {last.finished_at} "
+                "(same lake, project, seed, settings and published export); "
+                "`loyalty run --force` rebuilds\n"
+            )
+            _summarise(home, export, ingest, last.warnings)
+            return
+    freshness.record_build(home, None, [])  # a failed or killed build leaves no fresh state
     with step(f"dbt {' '.join(dbt_args)}") as update:
         result: BuildResult = run_dbt(dbt_args, [dbt_node_counter(update)])
-    if os.environ.get("DBT_TARGET", "local") != "local":
+    if not local:
         done = ", ".join(f"{status} {count}" for status, count in sorted(result.nodes.items()))
         sys.stdout.write(
             f"dbt build on target {os.environ['DBT_TARGET']}: {done}\n"
             f"  export: {os.environ.get('LOYALTY_EXPORT_PATH', '(see the target)')}\n"
         )
         return
+    digest = freshness.fingerprint(settings, home, project, export, today)
+    freshness.record_build(home, digest, result.warnings)
+    _summarise(home, export, ingest, result.warnings)
+
+
+def _summarise(
+    home: Path, export: Path, ingest: IngestResult | None, warnings: Sequence[str]
+) -> None:
     schema = os.environ.get("LOYALTY_SCHEMA", "loyalty")
-    export = export_path(os.environ)
     summary = read_summary(export, home / "spark" / "warehouse" / f"{schema}.db")
     summary.ingest = ingest
-    summary.warnings = result.warnings
+    summary.warnings = list(warnings)
     write_report(summary, export.parent)
     print_summary(summary, _console())
 
@@ -209,13 +256,30 @@ def _dispatch(args: argparse.Namespace, env: dict[str, str], home: Path) -> None
         load_sample(SourceConfig.from_env(demo_env, default_database=DEMO_DATABASE))
         if not args.no_run:
             demo_ingest = _ingest(demo_env, home, DEMO_DATABASE, full_refresh=True)
-            _build_and_summarise(demo_env, home, demo_ingest, ["build"])
+            _build_and_summarise(demo_env, home, demo_ingest, build_args(demo_env))
     else:
         _check_seed(env)
         ingested: IngestResult | None = (
             None if args.skip_ingest else _ingest(env, home, "loyalty", args.full_refresh)
         )
-        _build_and_summarise(env, home, ingested, ["build"])
+        _build_and_summarise(
+            env,
+            home,
+            ingested,
+            build_args(env, args.unit_tests),
+            skip_unchanged=not (args.force or args.full_refresh or args.unit_tests),
+        )
+
+
+def build_args(env: Mapping[str, str], unit_tests: bool = False) -> list[str]:
+    """``dbt build`` for a run: seeds, models, data tests and the export.
+
+    Unit tests check the SQL against fixed fixtures, not the data, so a production run skips
+    them (as dbt's docs advise): seven Spark jobs, ~10 s at 10M rows (bench/, issue 5). CI runs
+    them (``--unit-tests`` or ``LOYALTY_UNIT_TESTS=1``), and so does a plain ``dbt build``.
+    """
+    wanted = unit_tests or env.get("LOYALTY_UNIT_TESTS", "").strip().lower() in {"1", "true", "yes"}
+    return ["build"] if wanted else ["build", "--exclude-resource-type", "unit_test"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,11 +9,12 @@ a chart and an HTML report next to the export.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingest import IngestResult
@@ -132,35 +133,33 @@ def is_near_next_tier(
 
 
 def read_summary(export: Path, warehouse_schema_dir: Path | None = None) -> RunSummary:
-    """Summarise the published exports (and the exclusions table, when its files are found)."""
+    """Summarise the published exports (and the exclusions table, when its files are found).
+
+    Vectorised with pyarrow compute (exact decimal sums, no Python row loop): at 1M customers
+    the per-row loop this replaces took ~9 s of every run (issue 5).
+    """
     table = pq.read_table(export)
-    counts: Counter[tuple[str, int]] = Counter()
-    spend: dict[tuple[str, int], Decimal] = {}
-    as_of: str | None = None
-    near: list[NearCustomer] = []
-    for row in table.to_pylist():
-        key = (row["loyalty_tier"], row["tier_rank"])
-        counts[key] += 1
-        spend[key] = spend.get(key, Decimal(0)) + row["total_spent"]
-        as_of = as_of or str(row["as_of_date"])
-        if is_near_next_tier(
-            row["total_spent"],
-            row["transaction_count"],
-            row.get("spend_to_next_tier"),
-            row.get("transactions_to_next_tier"),
-        ):
-            near.append(
-                NearCustomer(
-                    row["customer_id"],
-                    row["loyalty_tier"],
-                    row["next_tier"],
-                    row["spend_to_next_tier"],
-                    row["transactions_to_next_tier"],
-                )
-            )
-    tiers = [
-        TierLine(tier, rank, counts[(tier, rank)], spend[(tier, rank)])
-        for tier, rank in sorted(counts, key=lambda key: -key[1])
+    grouped = table.group_by(["loyalty_tier", "tier_rank"]).aggregate(
+        [("total_spent", "sum"), ([], "count_all")]
+    )
+    tiers = sorted(
+        (
+            TierLine(row["loyalty_tier"], row["tier_rank"], row["count_all"], sum_)
+            for row in grouped.to_pylist()
+            for sum_ in [row["total_spent_sum"]]
+        ),
+        key=lambda line: -line.rank,
+    )
+    as_of = str(table["as_of_date"][0].as_py()) if table.num_rows else None
+    near = [
+        NearCustomer(
+            row["customer_id"],
+            row["loyalty_tier"],
+            row["next_tier"],
+            row["spend_to_next_tier"],
+            row["transactions_to_next_tier"],
+        )
+        for row in table.filter(near_next_tier_mask(table)).to_pylist()
     ]
     near.sort(key=lambda c: (c.spend_to_next_tier, c.transactions_to_next_tier, c.customer_id))
     summary = RunSummary(export_path=export, as_of_date=as_of, tiers=tiers, near_next_tier=near)
@@ -177,6 +176,30 @@ def read_summary(export: Path, warehouse_schema_dir: Path | None = None) -> RunS
     return summary
 
 
+def near_next_tier_mask(table: pa.Table, share: Decimal = NEAR_NEXT_TIER) -> pa.ChunkedArray:
+    """:func:`is_near_next_tier` for every row of an export table at once (exact arithmetic).
+
+    ``gap <= share * (value + gap)`` is evaluated as ``gap * den <= num * (value + gap)`` with
+    ``share = num / den``, in decimals for spend and integers for transactions.
+    """
+    num, den = share.as_integer_ratio()
+    spend_gap = table["spend_to_next_tier"]
+    count_gap = table["transactions_to_next_tier"]
+    spend_close = pc.less_equal(
+        pc.multiply(spend_gap, pa.scalar(Decimal(den), pa.decimal128(len(str(den)), 0))),
+        pc.multiply(
+            pc.add(table["total_spent"], spend_gap),
+            pa.scalar(Decimal(num), pa.decimal128(len(str(num)), 0)),
+        ),
+    )
+    count_close = pc.less_equal(
+        pc.multiply(pc.cast(count_gap, pa.int64()), den),
+        pc.multiply(pc.add(pc.cast(table["transaction_count"], pa.int64()), count_gap), num),
+    )
+    # a NULL gap is the top tier: nothing to reach
+    return pc.fill_null(pc.and_(spend_close, count_close), False)
+
+
 def _counts(table_dir: Path, key: str) -> dict[str, int]:
     """``{key: transaction_count}`` from a small count table's files, in table order."""
     if not table_dir.is_dir():
@@ -187,10 +210,13 @@ def _counts(table_dir: Path, key: str) -> dict[str, int]:
 def read_movements(summary: RunSummary, path: Path) -> None:
     """Add the movement counts and the from -> to matrix of the movements export."""
     summary.movements_path = path
-    for row in pq.read_table(path).to_pylist():
-        summary.movements[row["movement"]] = summary.movements.get(row["movement"], 0) + 1
-        previous = row["previous_as_of_date"]
-        if isinstance(previous, dt.date):
-            summary.previous_as_of_date = previous.isoformat()
+    table = pq.read_table(path)
+    for row in table.group_by("movement").aggregate([([], "count_all")]).to_pylist():
+        summary.movements[row["movement"]] = row["count_all"]
+    previous = pc.max(table["previous_as_of_date"]).as_py() if table.num_rows else None
+    if isinstance(previous, dt.date):
+        summary.previous_as_of_date = previous.isoformat()
+    pairs = table.group_by(["previous_tier", "loyalty_tier"]).aggregate([([], "count_all")])
+    for row in pairs.to_pylist():
         pair = (row["previous_tier"] or "(new)", row["loyalty_tier"] or "(removed)")
-        summary.migration[pair] = summary.migration.get(pair, 0) + 1
+        summary.migration[pair] = summary.migration.get(pair, 0) + row["count_all"]

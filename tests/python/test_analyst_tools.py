@@ -10,35 +10,93 @@ import io
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
 from loyalty import whatif
 from loyalty.backfill import BackfillError, date_range, resolve_dates
 from loyalty.report import print_summary, write_report
-from loyalty.summary import NearCustomer, RunSummary, TierLine, is_near_next_tier
+from loyalty.summary import (
+    NearCustomer,
+    RunSummary,
+    TierLine,
+    is_near_next_tier,
+    near_next_tier_mask,
+    read_summary,
+)
 
 D = Decimal
 SEED = Path(__file__).resolve().parents[2] / "seeds" / "tier_thresholds.csv"
 
 
-@pytest.mark.parametrize(
-    ("total", "count", "spend_gap", "count_gap", "near"),
-    [
-        (D("95000.00"), 20, D("5000.00"), 0, True),  # exactly 5% of 100,000 short
-        (D("94999.99"), 20, D("5000.01"), 0, False),  # one cent more than 5%
-        (D("100000.00"), 19, D("0.00"), 1, True),  # 1 of 20 transactions = 5%
-        (D("50000.00"), 9, D("0.00"), 1, False),  # 1 of 10 transactions = 10%
-        (D("95000.00"), 19, D("5000.00"), 1, True),  # both dimensions at exactly 5%
-        (D("99999.99"), 18, D("0.01"), 2, False),  # spend close, count 10% short
-        (D("150000.00"), 30, None, None, False),  # top tier: nothing to reach
-        (D("-500.00"), 3, D("20500.00"), 2, False),  # catch-all with refunds
-    ],
-)
+NEAR_CASES = [
+    (D("95000.00"), 20, D("5000.00"), 0, True),  # exactly 5% of 100,000 short
+    (D("94999.99"), 20, D("5000.01"), 0, False),  # one cent more than 5%
+    (D("100000.00"), 19, D("0.00"), 1, True),  # 1 of 20 transactions = 5%
+    (D("50000.00"), 9, D("0.00"), 1, False),  # 1 of 10 transactions = 10%
+    (D("95000.00"), 19, D("5000.00"), 1, True),  # both dimensions at exactly 5%
+    (D("99999.99"), 18, D("0.01"), 2, False),  # spend close, count 10% short
+    (D("150000.00"), 30, None, None, False),  # top tier: nothing to reach
+    (D("-500.00"), 3, D("20500.00"), 2, False),  # catch-all with refunds
+]
+
+
+@pytest.mark.parametrize(("total", "count", "spend_gap", "count_gap", "near"), NEAR_CASES)
 def test_near_next_tier_means_within_5_percent_on_both_dimensions(
     total: Decimal, count: int, spend_gap: Decimal | None, count_gap: int | None, near: bool
 ) -> None:
     assert is_near_next_tier(total, count, spend_gap, count_gap) is near
+
+
+def export_table(
+    rows: list[tuple[int, str, int, Decimal, int, Decimal | None, int | None]],
+) -> pa.Table:
+    """A tiers export with the columns the summary reads, exactly typed."""
+    return pa.table(
+        {
+            "customer_id": pa.array([r[0] for r in rows], pa.int64()),
+            "loyalty_tier": pa.array([r[1] for r in rows], pa.string()),
+            "tier_rank": pa.array([r[2] for r in rows], pa.int32()),
+            "total_spent": pa.array([r[3] for r in rows], pa.decimal128(20, 2)),
+            "transaction_count": pa.array([r[4] for r in rows], pa.int64()),
+            "next_tier": pa.array([None if r[5] is None else "Next" for r in rows], pa.string()),
+            "spend_to_next_tier": pa.array([r[5] for r in rows], pa.decimal128(20, 2)),
+            "transactions_to_next_tier": pa.array([r[6] for r in rows], pa.int64()),
+            "as_of_date": pa.array([dt.date(2025, 8, 7)] * len(rows), pa.date32()),
+        }
+    )
+
+
+def test_vectorised_near_mask_agrees_with_the_rule_row_by_row() -> None:
+    table = export_table(
+        [
+            (i, "T", 1, total, count, gap, cgap)
+            for i, (total, count, gap, cgap, _) in enumerate(NEAR_CASES)
+        ]
+    )
+    assert near_next_tier_mask(table).to_pylist() == [case[-1] for case in NEAR_CASES]
+
+
+def test_summary_counts_and_sums_tiers_exactly_from_the_export(tmp_path: Path) -> None:
+    big = D("99999999999999999.99")  # the largest decimal(20,2): sums must not overflow or round
+    rows = [
+        (1, "Gold", 3, big, 12, D("5000.00"), 8),
+        (2, "Gold", 3, big, 20, D("0.00"), 1),  # near: 1 of 21 transactions is under 5%
+        (3, "Bronze", 1, D("-0.01"), 1, D("20000.01"), 4),
+        (4, "Platinum", 4, D("100000.00"), 20, None, None),
+    ]
+    export = tmp_path / "loyalty_tiers.parquet"
+    pq.write_table(export_table(rows), export)
+    summary = read_summary(export)
+    assert summary.tiers == [
+        TierLine("Platinum", 4, 1, D("100000.00")),
+        TierLine("Gold", 3, 2, 2 * big),
+        TierLine("Bronze", 1, 1, D("-0.01")),
+    ]
+    assert summary.as_of_date == "2025-08-07"
+    assert [n.customer_id for n in summary.near_next_tier] == [2]
 
 
 def test_monthly_backfill_from_a_month_end_stays_on_month_ends() -> None:

@@ -221,8 +221,18 @@ def assert_matches_reference(pipeline: Pipeline) -> None:
     assert {row["qualifying_start_date"] for row in exported.values()} == {dt.date(2024, 8, 7)}
 
 
+def executed(pipeline: Pipeline) -> dict[str, str]:
+    """Status of every node the last dbt invocation of this home ran, by unique id."""
+    results = json.loads((pipeline.home / "dbt" / "target" / "run_results.json").read_text())
+    return {r["unique_id"]: r["status"] for r in results["results"]}
+
+
 def test_sample_run_exports_the_reference_tiers_for_every_customer(pipeline: Pipeline) -> None:
-    stdout = pipeline.run()
+    stdout = pipeline.run("--unit-tests")
+    # CI's run includes the dbt unit tests (tier boundaries, window, NULL policies, dedupe)
+    unit_tests = {k: v for k, v in executed(pipeline).items() if k.startswith("unit_test.")}
+    assert len(unit_tests) >= 8
+    assert set(unit_tests.values()) == {"pass"}
     pipeline.sample_rows = pipeline.database.rows()
     assert len(pipeline.sample_rows) == 10_300
     assert_matches_reference(pipeline)
@@ -251,6 +261,20 @@ def test_sample_run_exports_the_reference_tiers_for_every_customer(pipeline: Pip
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_with_nothing_new_skips_the_build_and_keeps_the_export(pipeline: Pipeline) -> None:
+    links = {k: v for k, v in pipeline.exports_digest().items() if v.startswith("->")}
+    results = pipeline.home / "dbt" / "target" / "run_results.json"
+    results_before = results.read_bytes()
+    stdout = pipeline.run()
+    assert "rows ingested: 0" in stdout
+    assert "dbt build skipped: nothing changed since the build of" in stdout
+    assert results.read_bytes() == results_before  # dbt never started
+    assert {k: v for k, v in pipeline.exports_digest().items() if v.startswith("->")} == links
+    # the summary is still printed, from the published export
+    assert "Platinum" in stdout
+    assert f"export: {pipeline.export}" in stdout
 
 
 def test_backfill_rebuilds_past_dates_without_touching_the_exports(pipeline: Pipeline) -> None:
@@ -306,6 +330,10 @@ def test_incremental_run_with_edge_rows_matches_reference_and_keeps_previous_ver
     history_before = pipeline.history()
     stdout = pipeline.run()
     assert "rows ingested: 215 (incremental" in stdout
+    # a production run: data tests, no unit tests
+    statuses = executed(pipeline)
+    assert not [k for k in statuses if k.startswith("unit_test.")]
+    assert any(k.startswith("test.") for k in statuses)
     assert (
         "missing_customer_id 1, missing_transaction_date 2, after_as_of_date 3, "
         "before_qualifying_window 3, missing_amount 0"
